@@ -117,3 +117,34 @@ func Kill(pid int, timeout time.Duration) error {
 	}
 	return nil
 }
+
+// Spawn starts argv in the background for programs that do not detach
+// themselves (ovnbpfd, like most Go daemons): in its own session, output
+// appended to logfile, its pid written to pidfile. netns, when not empty, runs
+// it inside that network namespace. The caller does not wait for it.
+func Spawn(netns, pidfile, logfile string, env []string, argv ...string) (int, error) {
+	if netns != "" {
+		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
+	}
+	log, err := os.OpenFile(logfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("opening log of %s: %w", argv[0], err)
+	}
+	defer log.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("starting %s: %w", argv[0], err)
+	}
+	pid := cmd.Process.Pid
+	// Reap it in the background when the spawner outlives it; when the
+	// spawner exits first, the daemon is re-parented as any detached one.
+	go func() { _ = cmd.Wait() }()
+	if err := os.WriteFile(pidfile, []byte(fmt.Sprintf("%d\n", pid)), 0o644); err != nil {
+		_ = Kill(pid, time.Second)
+		return 0, fmt.Errorf("writing pidfile of %s: %w", argv[0], err)
+	}
+	return pid, nil
+}

@@ -443,11 +443,8 @@ func (l *Lab) startOVNBPFChassis(c *Chassis, ns, ovnbpfd string) error {
 	if err := run("ip", "-n", ns, "addr", "add", c.UnderlayIP+"/24", "dev", "ul0"); err != nil {
 		return err
 	}
-	_, err := daemon.Start(ns, filepath.Join(d, "ovnbpfd.pid"), l.chassisEnv(c),
-		ovnbpfd, "--ovsdb=unix:"+l.DBSocket(c.Name),
-		"--pidfile="+filepath.Join(d, "ovnbpfd.pid"),
-		"--log-file="+filepath.Join(d, "ovnbpfd.log"),
-		"--detach")
+	_, err := daemon.Spawn(ns, filepath.Join(d, "ovnbpfd.pid"), filepath.Join(d, "ovnbpfd.log"), l.chassisEnv(c),
+		ovnbpfd, "--ovsdb=unix:"+l.DBSocket(c.Name))
 	return err
 }
 
