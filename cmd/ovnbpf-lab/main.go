@@ -25,6 +25,7 @@ const usage = `usage:
   ovnbpf-lab up     [--name NAME] [--chassis hv1=ovs,hv2=ovs,...] [--demo]
   ovnbpf-lab env    [--name NAME]
   ovnbpf-lab vm add [--name NAME] CHASSIS VM --lport LPORT --mac MAC --ip ADDR/PLEN [--gw IP] [--mtu N]
+                    [--ip6 ADDR/PLEN] [--gw6 IP]
   ovnbpf-lab vm del [--name NAME] VM
   ovnbpf-lab exec   [--name NAME] NODE -- CMD [ARGS...]    (NODE: a VM, a chassis, or 'underlay')
   ovnbpf-lab status [--name NAME]
@@ -86,6 +87,8 @@ func run(args []string) error {
 		fs.StringVar(&v.MAC, "mac", "", "MAC address")
 		fs.StringVar(&v.Addr, "ip", "", "address/prefix length")
 		fs.StringVar(&v.GW, "gw", "", "default gateway")
+		fs.StringVar(&v.Addr6, "ip6", "", "IPv6 address/prefix length (optional)")
+		fs.StringVar(&v.GW6, "gw6", "", "IPv6 default gateway (optional)")
 		fs.IntVar(&v.MTU, "mtu", lab.DefaultMTU, "MTU of the VM's interface")
 		pos, err := parse(fs, args, 2)
 		if err != nil {

@@ -81,6 +81,8 @@ type VM struct {
 	MAC     string `json:"mac"`
 	Addr    string `json:"addr"` // address/prefix length
 	GW      string `json:"gw,omitempty"`
+	Addr6   string `json:"addr6,omitempty"` // IPv6 address/prefix length
+	GW6     string `json:"gw6,omitempty"`
 	MTU     int    `json:"mtu"`
 }
 
@@ -527,6 +529,9 @@ func (l *Lab) AddVM(v *VM) (err error) {
 	if !strings.Contains(v.Addr, "/") {
 		return fmt.Errorf("--ip %s: give a prefix length, e.g. %s/24", v.Addr, v.Addr)
 	}
+	if v.Addr6 != "" && !strings.Contains(v.Addr6, "/") {
+		return fmt.Errorf("--ip6 %s: give a prefix length, e.g. %s/64", v.Addr6, v.Addr6)
+	}
 	if v.MTU == 0 {
 		v.MTU = DefaultMTU
 	}
@@ -554,6 +559,13 @@ func (l *Lab) AddVM(v *VM) (err error) {
 	}
 	if v.GW != "" {
 		cmds = append(cmds, []string{"ip", "-n", vns, "route", "add", "default", "via", v.GW})
+	}
+	if v.Addr6 != "" {
+		// nodad: the address is the VM's by construction; DAD would only delay the test.
+		cmds = append(cmds, []string{"ip", "-n", vns, "-6", "addr", "add", v.Addr6, "dev", "eth0", "nodad"})
+	}
+	if v.GW6 != "" {
+		cmds = append(cmds, []string{"ip", "-n", vns, "-6", "route", "add", "default", "via", v.GW6})
 	}
 	if err := runAll(cmds...); err != nil {
 		return err
