@@ -41,10 +41,16 @@ func main() {
 	}
 	quick := flag.Bool("quick", false, "a smoke run: one short repetition of each measurement")
 	out := flag.String("out", "results", "folder for the table and the JSON figures")
+	scale10 := flag.Bool("scale10", false, "also measure the control plane at ten times the reference scale (1000x100: long)")
 	flag.Parse()
 	cfg := fullConfig
 	if *quick {
 		cfg = quickConfig
+	}
+	if *quick {
+		cfg.Scales = [][2]int{{10, 10}}
+	} else if *scale10 {
+		cfg.Scales = append(cfg.Scales, [2]int{1000, 100})
 	}
 	exitOn(run(cfg, *out))
 }
@@ -62,10 +68,12 @@ type config struct {
 	Seconds   int // iperf3 duration
 	Pings     int
 	RR, First int // request/response round trips; fresh connections
+	// Scales are the (switches, ports) sizes of the control-plane rows.
+	Scales [][2]int
 }
 
 var (
-	fullConfig  = config{Reps: 3, Seconds: 5, Pings: 200, RR: 2000, First: 200}
+	fullConfig  = config{Reps: 3, Seconds: 5, Pings: 200, RR: 2000, First: 200, Scales: [][2]int{{100, 100}}}
 	quickConfig = config{Reps: 1, Seconds: 1, Pings: 30, RR: 200, First: 20}
 )
 
@@ -107,12 +115,16 @@ func run(cfg config, out string) error {
 	start := time.Now()
 	kernel, _ := exec.Command("uname", "-r").Output()
 	rep := Report{Date: start.UTC().Format(time.RFC3339), Kernel: strings.TrimSpace(string(kernel)),
-		CPUs: runtime.NumCPU(), Quick: cfg == quickConfig}
+		CPUs: runtime.NumCPU(), Quick: cfg.Reps == quickConfig.Reps}
 
 	systems := []system{newVethSystem(), newLabSystem("ovs"), newLabSystem("ovnbpf")}
 	for _, s := range systems {
 		fmt.Fprintf(os.Stderr, "bench: %s ...\n", s.name())
 		rep.Rows = append(rep.Rows, measure(cfg, s)...)
+	}
+	for _, sc := range cfg.Scales {
+		fmt.Fprintf(os.Stderr, "bench: control plane %dx%d ...\n", sc[0], sc[1])
+		rep.Rows = append(rep.Rows, controlPlane(cfg, sc[0], sc[1])...)
 	}
 	rep.Elapsed = time.Since(start).Round(time.Second).String()
 	if err := os.MkdirAll(out, 0o755); err != nil {

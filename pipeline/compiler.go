@@ -1,0 +1,968 @@
+package pipeline
+
+import (
+	"bytes"
+	"cmp"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Compiler compiles logical flows incrementally.
+//
+// Each lflow compiles on its own, for each of its datapaths, and is kept by
+// uuid together with the inputs each datapath's compile used (address sets,
+// port groups, ports, template variables, chassis residency). Upsert,
+// UpsertBatch and Delete change lflows; Invalidate* mark the (lflow,
+// datapath) pairs that used an input dirty, and those recompile (once,
+// however many inputs changed) at the next Flush, Table, Tables, Errors or
+// Stats call. So a port added to a port group recompiles the ACLs of that
+// port's datapath only, not those of every datapath sharing the lflow.
+//
+// Identical match and action strings are parsed once per batch; parses are
+// not kept afterwards (memory), a recompile parses again. An lflow whose
+// compile for one datapath used no name (it only depends on the kind of
+// datapath) shares its rules with the other datapaths of its group.
+//
+// Large batches (UpsertBatch, recompiles) parse and lower on all CPUs; the
+// result does not depend on the number of CPUs: conjunction ids are
+// assigned afterwards, in batch order.
+//
+// The controller drives it like this:
+//
+//	c := pipeline.NewCompiler(resolver)
+//	c.UpsertBatch(allFlows)                  // errors are also kept: c.Errors()
+//	for _, k := range c.Flush() { install(k, c.Table(k)) }
+//	... later: resolver state changes; c.InvalidateAddressSet("as1"); c.Upsert(f); c.Delete(u)
+//	for _, k := range c.Flush() { install(k, c.Table(k)) }
+//
+// A Compiler is not safe for concurrent use; its Resolver must allow
+// concurrent calls (they only read).
+type Compiler struct {
+	r       Resolver
+	flows   map[string]*flowState
+	users   map[depKey]map[flowDP]struct{} // dependency -> (lflow, datapath) pairs that used it
+	dirty   map[string][]uint32            // lflow -> datapaths to recompile (nil: all)
+	matches map[string]*parsedMatch        // parse cache of the current batch
+	acts    map[string]*parsedActions
+	tables  map[TableKey]*table
+	changed map[TableKey]struct{}
+	errs    map[string]*LflowError
+	conj    conjAllocator
+	stats   Stats
+}
+
+// flowDP names one datapath's compile of an lflow (dp 0: the whole lflow,
+// for dependencies of an lflow that failed).
+type flowDP struct {
+	uuid string
+	dp   uint32
+}
+
+// TableKey names one datapath table.
+type TableKey struct {
+	Datapath uint32
+	Pipeline Pipeline
+	Table    uint8
+}
+
+func (k TableKey) String() string {
+	return "dp=" + strconv.FormatUint(uint64(k.Datapath), 10) + " " + k.Pipeline.String() + " table=" + strconv.Itoa(int(k.Table))
+}
+
+func (k TableKey) less(o TableKey) bool {
+	if k.Datapath != o.Datapath {
+		return k.Datapath < o.Datapath
+	}
+	if k.Pipeline != o.Pipeline {
+		return k.Pipeline < o.Pipeline
+	}
+	return k.Table < o.Table
+}
+
+// Stats counts what the compiler holds.
+type Stats struct {
+	Lflows      int // lflows upserted and not deleted
+	Compiled    int // of those, compiled without error
+	Failed      int // of those, with an error (skipped)
+	Rules       int // rules held, before pruning and merging
+	Recompiles  int // lflow compile jobs so far (one per lflow per batch, whatever its datapaths)
+	Lowerings   int // (lflow, datapath) lowerings so far; datapaths that reuse an equal one's rules do not count
+	ParsedTexts int // distinct match and actions strings parsed
+}
+
+type flowState struct {
+	flow     LogicalFlow
+	out      []dpRules // sorted by datapath
+	compiled bool
+	err      *LflowError
+	errDeps  []depKey // inputs read by a failed compile
+}
+
+// dpRules is the compile of an lflow for one datapath.
+type dpRules struct {
+	dp uint32
+	lo *lowered
+}
+
+// conjLocal marks a conjunction id local to one lowering (1, 2, ...): the
+// serial commit replaces it with an id from the allocator.
+const conjLocal = 0x80000000
+
+// flowResult is the outcome of lowering one lflow for some datapaths;
+// computing it touches no compiler state, so batches compute them in parallel.
+type flowResult struct {
+	lowered int // fresh lowerings (not copies)
+	out     []dpRules
+	deps    []depKey // of a failed lowering
+	nconj   uint32
+	err     *LflowError
+}
+
+// lowerAll lowers f for each datapath of dps, reusing the rules of an equal
+// datapath (same kind, no name-dependent input) from have or from this call.
+func (c *Compiler) lowerAll(f *LogicalFlow, dps []uint32, pm *parsedMatch, pa *parsedActions, have []dpRules) flowResult {
+	var res flowResult
+	res.out = make([]dpRules, 0, len(dps))
+	newConj := func() uint32 {
+		res.nconj++
+		return conjLocal | res.nconj
+	}
+	var tmpl [2]*lowered // reusable lowering per datapath kind
+	for _, h := range have {
+		if len(h.lo.deps) == 0 && tmpl[b2i(h.lo.isRouter)] == nil {
+			tmpl[b2i(h.lo.isRouter)] = h.lo
+		}
+	}
+	for _, dp := range dps {
+		isRouter := c.r != nil && c.r.DatapathIsRouter(dp)
+		if t := tmpl[b2i(isRouter)]; t != nil {
+			res.out = append(res.out, dpRules{dp, t.forDatapath(dp)})
+			continue
+		}
+		lo, err := lowerFlow(f, dp, pm, pa, c.r, newConj)
+		res.lowered++
+		if err != nil {
+			res.err = err
+			res.out = nil
+			if lo != nil {
+				res.deps = lo.deps
+			}
+			return res
+		}
+		if len(lo.deps) == 0 {
+			tmpl[b2i(isRouter)] = lo
+		}
+		res.out = append(res.out, dpRules{dp, lo})
+	}
+	return res
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// commit installs a lowering result into st.
+func (c *Compiler) commit(st *flowState, res flowResult) {
+	c.stats.Recompiles++
+	c.stats.Lowerings += res.lowered
+	if res.err != nil {
+		c.removeAll(st)
+		st.err = res.err
+		c.errs[st.flow.UUID] = res.err
+		c.stats.Failed++
+		// Still depend on what was read, so a fix to an input retries.
+		st.errDeps = dedupDeps(res.deps)
+		for _, d := range st.errDeps {
+			c.addUser(d, flowDP{st.flow.UUID, 0})
+		}
+		return
+	}
+	var global []uint32
+	for i := uint32(0); i < res.nconj; i++ {
+		global = append(global, c.conj.get())
+	}
+	for _, o := range res.out {
+		if res.nconj > 0 {
+			assignConjIDs(o.lo, global)
+		}
+		c.conj.retain(o.lo.conjIDs)
+		st.out = append(st.out, o)
+		c.addRules(st.flow.UUID, o.dp, o.lo)
+		o.lo.deps = dedupDeps(o.lo.deps)
+		for _, d := range o.lo.deps {
+			c.addUser(d, flowDP{st.flow.UUID, o.dp})
+		}
+	}
+	c.conj.freeUnused(global) // ids no rule ended up using
+	slices.SortFunc(st.out, func(a, b dpRules) int { return cmp.Compare(a.dp, b.dp) })
+	if !st.compiled {
+		st.compiled = true
+		c.stats.Compiled++
+	}
+}
+
+// assignConjIDs replaces local conjunction ids by global ones, in place
+// (datapath copies share the slices, and are then already done), and
+// records the ids lo uses.
+func assignConjIDs(lo *lowered, global []uint32) {
+	seen := map[uint32]bool{}
+	for _, id := range lo.conjIDs {
+		seen[id] = true
+	}
+	note := func(id uint32) {
+		if !seen[id] {
+			seen[id] = true
+			lo.conjIDs = append(lo.conjIDs, id)
+		}
+	}
+	for i := range lo.rules {
+		r := &lo.rules[i]
+		for j := range r.Conj {
+			if id := r.Conj[j].ID; id&conjLocal != 0 {
+				r.Conj[j].ID = global[id&^conjLocal-1]
+			}
+			note(r.Conj[j].ID)
+		}
+		if len(r.Match) == 1 && r.Match[0].Field == FieldConjID {
+			v := r.Match[0].Value
+			id := uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+			if id&conjLocal != 0 {
+				id = global[id&^conjLocal-1]
+				v[0], v[1], v[2], v[3] = byte(id>>24), byte(id>>16), byte(id>>8), byte(id)
+			}
+			note(id)
+		}
+	}
+}
+
+type table struct {
+	owners map[string][]Rule // lflow uuid -> its rules in this table
+	// sorted holds every owner's rules in compareRules order as of the last
+	// Table call; owners added or removed since are applied to it then, so
+	// one lflow changing in a large table costs a merge, not a sort.
+	sorted  []Rule
+	built   bool
+	added   map[string]struct{}
+	removed map[string]struct{}
+}
+
+func (t *table) touch(uuid string, add bool) {
+	if !t.built {
+		return
+	}
+	if t.removed == nil {
+		t.removed = map[string]struct{}{}
+		t.added = map[string]struct{}{}
+	}
+	if add {
+		t.added[uuid] = struct{}{}
+	} else {
+		t.removed[uuid] = struct{}{}
+		delete(t.added, uuid)
+	}
+}
+
+// rules brings t.sorted up to date and returns it.
+func (t *table) rules() []Rule {
+	if !t.built {
+		n := 0
+		for _, rs := range t.owners {
+			n += len(rs)
+		}
+		all := make([]Rule, 0, n)
+		for _, rs := range t.owners {
+			all = append(all, rs...)
+		}
+		slices.SortFunc(all, compareRules)
+		t.sorted, t.built = all, true
+		return t.sorted
+	}
+	if len(t.removed) == 0 && len(t.added) == 0 {
+		return t.sorted
+	}
+	// An owner in both sets was replaced: drop its old rules, add the new.
+	var fresh []Rule
+	for u := range t.added {
+		t.removed[u] = struct{}{}
+		fresh = append(fresh, t.owners[u]...)
+	}
+	slices.SortFunc(fresh, compareRules)
+	out := make([]Rule, 0, len(t.sorted)+len(fresh))
+	i := 0
+	for _, r := range t.sorted {
+		if _, gone := t.removed[r.Lflow]; gone {
+			continue
+		}
+		for i < len(fresh) && compareRules(fresh[i], r) < 0 {
+			out = append(out, fresh[i])
+			i++
+		}
+		out = append(out, r)
+	}
+	out = append(out, fresh[i:]...)
+	t.sorted = out
+	clear(t.added)
+	clear(t.removed)
+	return t.sorted
+}
+
+// conjAllocator hands out conjunction ids, reference-counted by the
+// lowerings that use them (datapath copies share ids), reusing freed ones so
+// ids stay small.
+type conjAllocator struct {
+	next uint32
+	free []uint32
+	refs map[uint32]int32
+}
+
+func (a *conjAllocator) get() uint32 {
+	if a.refs == nil {
+		a.refs = map[uint32]int32{}
+	}
+	var id uint32
+	if n := len(a.free); n > 0 {
+		id = a.free[n-1]
+		a.free = a.free[:n-1]
+	} else {
+		a.next++
+		id = a.next
+	}
+	a.refs[id] = 0
+	return id
+}
+
+func (a *conjAllocator) retain(ids []uint32) {
+	for _, id := range ids {
+		a.refs[id]++
+	}
+}
+
+// release drops references; ids left with none are freed.
+func (a *conjAllocator) release(ids []uint32) {
+	for _, id := range ids {
+		a.refs[id]--
+	}
+	a.freeUnused(ids)
+}
+
+// freeUnused frees those of ids nothing references.
+func (a *conjAllocator) freeUnused(ids []uint32) {
+	for _, id := range ids {
+		if n, ok := a.refs[id]; ok && n <= 0 {
+			delete(a.refs, id)
+			a.free = append(a.free, id)
+		}
+	}
+}
+
+// NewCompiler returns an empty compiler that resolves names through r.
+func NewCompiler(r Resolver) *Compiler {
+	return &Compiler{
+		r:       r,
+		flows:   map[string]*flowState{},
+		users:   map[depKey]map[flowDP]struct{}{},
+		dirty:   map[string][]uint32{},
+		matches: map[string]*parsedMatch{},
+		acts:    map[string]*parsedActions{},
+		tables:  map[TableKey]*table{},
+		changed: map[TableKey]struct{}{},
+		errs:    map[string]*LflowError{},
+	}
+}
+
+// parseCacheMax bounds the parse cache of a batch: northd output repeats
+// some strings thousands of times, but most appear once.
+const parseCacheMax = 1 << 14
+
+func newParsedActions(s string) *parsedActions {
+	a, err := parseActions(s)
+	pa := &parsedActions{a: a, err: err}
+	if err == nil && len(a.prereqs) > 0 {
+		var e *expr
+		if len(a.prereqs) == 1 {
+			e, err = parseMatch(a.prereqs[0])
+		} else {
+			e, err = parseMatch("(" + strings.Join(a.prereqs, ") && (") + ")")
+		}
+		pa.prereqs, pa.err = e, err
+	}
+	return pa
+}
+
+// parsed returns the parses of f's strings, from the batch cache or new.
+func (c *Compiler) parsed(f *LogicalFlow) (*parsedMatch, *parsedActions) {
+	pm, ok := c.matches[f.Match]
+	if !ok {
+		e, err := parseMatch(f.Match)
+		pm = &parsedMatch{e: e, err: err}
+		c.cacheMatch(f.Match, pm)
+	}
+	pa, ok := c.acts[f.Actions]
+	if !ok {
+		pa = newParsedActions(f.Actions)
+		c.cacheActions(f.Actions, pa)
+	}
+	return pm, pa
+}
+
+func (c *Compiler) cacheMatch(s string, pm *parsedMatch) {
+	if len(c.matches) >= parseCacheMax {
+		clear(c.matches)
+	}
+	c.matches[s] = pm
+	c.stats.ParsedTexts++
+}
+
+func (c *Compiler) cacheActions(s string, pa *parsedActions) {
+	if len(c.acts) >= parseCacheMax {
+		clear(c.acts)
+	}
+	c.acts[s] = pa
+	c.stats.ParsedTexts++
+}
+
+// endBatch drops the parse cache.
+func (c *Compiler) endBatch() {
+	clear(c.matches)
+	clear(c.acts)
+}
+
+// Upsert adds or replaces an lflow and compiles it now. It returns the
+// lflow's error, if it cannot be compiled (the lflow is then skipped and
+// counted; Errors lists it until it changes or is deleted).
+func (c *Compiler) Upsert(f LogicalFlow) *LflowError {
+	errs := c.UpsertBatch([]LogicalFlow{f})
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// UpsertBatch adds or replaces lflows (compiling them on all CPUs when there
+// are many) and returns the errors of those that cannot be compiled.
+func (c *Compiler) UpsertBatch(flows []LogicalFlow) []*LflowError {
+	var work []job
+	for _, f := range flows {
+		f.Datapaths = slices.Clone(f.Datapaths)
+		slices.Sort(f.Datapaths)
+		f.Datapaths = slices.Compact(f.Datapaths)
+		old := c.flows[f.UUID]
+		if old != nil && old.err == nil && sameFlowBody(&old.flow, &f) {
+			// Only the datapath set may differ: compile the new members only.
+			if dps := c.retarget(old, f.Datapaths); len(dps) > 0 {
+				work = append(work, job{old, dps})
+			}
+			continue
+		}
+		if old != nil {
+			c.removeAll(old)
+			delete(c.dirty, f.UUID)
+		} else {
+			c.stats.Lflows++
+		}
+		st := &flowState{flow: f}
+		c.flows[f.UUID] = st
+		work = append(work, job{st, f.Datapaths})
+	}
+	c.compileAll(work)
+	var errs []*LflowError
+	for _, j := range work {
+		if j.st.err != nil {
+			errs = append(errs, j.st.err)
+		}
+	}
+	return errs
+}
+
+// job is "lower lflow st for these datapaths" (which hold no rules now).
+type job struct {
+	st  *flowState
+	dps []uint32
+}
+
+// parallelMin is the batch size from which compiling uses all CPUs.
+var parallelMin = 512
+
+// compileAll runs jobs: parse and lower (in parallel for large batches),
+// then commit in order.
+func (c *Compiler) compileAll(work []job) {
+	if len(work) == 0 {
+		return
+	}
+	pms := make([]*parsedMatch, len(work))
+	pas := make([]*parsedActions, len(work))
+	res := make([]flowResult, len(work))
+	workers := runtime.GOMAXPROCS(0)
+	if len(work) < parallelMin || workers < 2 {
+		for i, j := range work {
+			pms[i], pas[i] = c.parsed(&j.st.flow)
+			res[i] = c.lowerAll(&j.st.flow, j.dps, pms[i], pas[i], j.st.out)
+		}
+	} else {
+		c.parseParallel(work, pms, pas, workers)
+		parallel(len(work), workers, func(i int) {
+			j := work[i]
+			res[i] = c.lowerAll(&j.st.flow, j.dps, pms[i], pas[i], j.st.out)
+		})
+	}
+	for i, j := range work {
+		c.commit(j.st, res[i])
+	}
+}
+
+func (c *Compiler) parseParallel(work []job, pms []*parsedMatch, pas []*parsedActions, workers int) {
+	mOwner := make([]int, len(work)) // index of the flow that parses this match, or -1 if cached
+	aOwner := make([]int, len(work))
+	firstM := map[string]int{}
+	firstA := map[string]int{}
+	for i, st := range work {
+		mOwner[i], aOwner[i] = -1, -1
+		if pm, ok := c.matches[st.st.flow.Match]; ok {
+			pms[i] = pm
+		} else if j, ok := firstM[st.st.flow.Match]; ok {
+			mOwner[i] = j
+		} else {
+			firstM[st.st.flow.Match] = i
+			mOwner[i] = i
+		}
+		if pa, ok := c.acts[st.st.flow.Actions]; ok {
+			pas[i] = pa
+		} else if j, ok := firstA[st.st.flow.Actions]; ok {
+			aOwner[i] = j
+		} else {
+			firstA[st.st.flow.Actions] = i
+			aOwner[i] = i
+		}
+	}
+	parallel(len(work), workers, func(i int) {
+		if mOwner[i] == i {
+			e, err := parseMatch(work[i].st.flow.Match)
+			pms[i] = &parsedMatch{e: e, err: err}
+		}
+		if aOwner[i] == i {
+			pas[i] = newParsedActions(work[i].st.flow.Actions)
+		}
+	})
+	// Within the batch each string was parsed once; the parses are not
+	// cached for later batches (most northd strings are unique).
+	for i := range work {
+		if j := mOwner[i]; j >= 0 {
+			pms[i] = pms[j]
+		}
+		if j := aOwner[i]; j >= 0 {
+			pas[i] = pas[j]
+		}
+	}
+	c.stats.ParsedTexts += len(firstM) + len(firstA)
+}
+
+// parallel runs fn(0..n-1) on the given number of goroutines, in chunks.
+func parallel(n, workers int, fn func(i int)) {
+	const chunk = 64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+chunk, n); i++ {
+					fn(i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func sameFlowBody(a, b *LogicalFlow) bool {
+	return a.Pipeline == b.Pipeline && a.Table == b.Table && a.Priority == b.Priority &&
+		a.Match == b.Match && a.Actions == b.Actions && a.Stage == b.Stage
+}
+
+// Delete removes an lflow and its rules.
+func (c *Compiler) Delete(uuid string) {
+	st := c.flows[uuid]
+	if st == nil {
+		return
+	}
+	c.removeAll(st)
+	delete(c.flows, uuid)
+	delete(c.dirty, uuid)
+	c.stats.Lflows--
+}
+
+// removeAll takes all of st's rules, ids, dependencies and error out.
+func (c *Compiler) removeAll(st *flowState) {
+	for _, o := range st.out {
+		c.dropDP(st, o)
+	}
+	st.out = nil
+	for _, d := range st.errDeps {
+		c.delUser(d, flowDP{st.flow.UUID, 0})
+	}
+	st.errDeps = nil
+	if st.err != nil {
+		c.stats.Failed--
+		delete(c.errs, st.flow.UUID)
+		st.err = nil
+	}
+	if st.compiled {
+		c.stats.Compiled--
+		st.compiled = false
+	}
+}
+
+// removeDPs takes the rules of some datapaths of st out.
+func (c *Compiler) removeDPs(st *flowState, dps []uint32) {
+	kept := st.out[:0]
+	for _, o := range st.out {
+		if slices.Contains(dps, o.dp) {
+			c.dropDP(st, o)
+		} else {
+			kept = append(kept, o)
+		}
+	}
+	clear(st.out[len(kept):])
+	st.out = kept
+}
+
+func (c *Compiler) dropDP(st *flowState, o dpRules) {
+	lo := o.lo
+	c.conj.release(lo.conjIDs)
+	for _, d := range lo.deps {
+		c.delUser(d, flowDP{st.flow.UUID, o.dp})
+	}
+	c.stats.Rules -= len(lo.rules)
+	if len(lo.rules) == 0 {
+		return
+	}
+	k := TableKey{Datapath: o.dp, Pipeline: lo.pipeline(), Table: lo.table()}
+	if t := c.tables[k]; t != nil {
+		delete(t.owners, st.flow.UUID)
+		t.touch(st.flow.UUID, false)
+		c.changed[k] = struct{}{}
+		if len(t.owners) == 0 {
+			delete(c.tables, k)
+		}
+	}
+}
+
+func (lo *lowered) pipeline() Pipeline { return lo.rules[0].Pipeline }
+func (lo *lowered) table() uint8       { return lo.rules[0].Table }
+
+func (c *Compiler) addUser(d depKey, u flowDP) {
+	m := c.users[d]
+	if m == nil {
+		m = map[flowDP]struct{}{}
+		c.users[d] = m
+	}
+	m[u] = struct{}{}
+}
+
+func (c *Compiler) delUser(d depKey, u flowDP) {
+	if m := c.users[d]; m != nil {
+		delete(m, u)
+		if len(m) == 0 {
+			delete(c.users, d)
+		}
+	}
+}
+
+func (c *Compiler) addRules(uuid string, dp uint32, lo *lowered) {
+	c.stats.Rules += len(lo.rules)
+	if len(lo.rules) == 0 {
+		return
+	}
+	k := TableKey{Datapath: dp, Pipeline: lo.pipeline(), Table: lo.table()}
+	t := c.tables[k]
+	if t == nil {
+		t = &table{owners: map[string][]Rule{}}
+		c.tables[k] = t
+	}
+	t.owners[uuid] = lo.rules
+	t.touch(uuid, true)
+	c.changed[k] = struct{}{}
+}
+
+// retarget moves an unchanged lflow to a new datapath set: rules of the
+// datapaths that left go, and it returns the datapaths that joined (to be
+// compiled, reusing an equal datapath's rules where possible).
+func (c *Compiler) retarget(st *flowState, dps []uint32) []uint32 {
+	var gone, add []uint32
+	for _, o := range st.out {
+		if _, found := slices.BinarySearch(dps, o.dp); !found {
+			gone = append(gone, o.dp)
+		}
+	}
+	c.removeDPs(st, gone)
+	for _, dp := range dps {
+		if !slices.ContainsFunc(st.out, func(o dpRules) bool { return o.dp == dp }) {
+			add = append(add, dp)
+		}
+	}
+	st.flow.Datapaths = dps
+	return add
+}
+
+func dedupDeps(d []depKey) []depKey {
+	if len(d) < 2 {
+		return d
+	}
+	slices.SortFunc(d, func(a, b depKey) int {
+		if a.kind != b.kind {
+			return int(a.kind) - int(b.kind)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	return slices.Clip(slices.Compact(d))
+}
+
+func (c *Compiler) invalidate(kind depKind, name string) {
+	for u := range c.users[depKey{kind, name}] {
+		c.markDirty(u)
+	}
+}
+
+func (c *Compiler) markDirty(u flowDP) {
+	dps, ok := c.dirty[u.uuid]
+	switch {
+	case ok && dps == nil: // already whole
+	case u.dp == 0:
+		c.dirty[u.uuid] = nil
+	default:
+		if !slices.Contains(dps, u.dp) {
+			c.dirty[u.uuid] = append(dps, u.dp)
+		}
+	}
+}
+
+// InvalidateAddressSet marks the compiles that used address set name.
+func (c *Compiler) InvalidateAddressSet(name string) { c.invalidate(depAddrSet, name) }
+
+// InvalidatePortGroup marks the compiles that used the Southbound port group
+// called name ("<dp tunnel_key>_<name>" or a bare name).
+func (c *Compiler) InvalidatePortGroup(name string) { c.invalidate(depPortGroup, name) }
+
+// InvalidatePort marks the compiles that resolved the logical port (or
+// multicast group) called name: its binding, key or datapath changed.
+func (c *Compiler) InvalidatePort(name string) {
+	c.invalidate(depPort, name)
+	c.invalidate(depMcast, name)
+}
+
+// InvalidateTemplateVar marks the compiles that used template variable name.
+func (c *Compiler) InvalidateTemplateVar(name string) { c.invalidate(depTemplate, name) }
+
+// InvalidateChassisResident marks the compiles that asked
+// is_chassis_resident about port.
+func (c *Compiler) InvalidateChassisResident(port string) { c.invalidate(depResident, port) }
+
+// InvalidateDatapath marks the lflows of datapath dp (its kind changed, or
+// it was recreated with the same key).
+func (c *Compiler) InvalidateDatapath(dp uint32) {
+	for u, st := range c.flows {
+		if slices.Contains(st.flow.Datapaths, dp) {
+			c.markDirty(flowDP{u, 0})
+		}
+	}
+}
+
+// InvalidateAll marks every lflow (a full recompute).
+func (c *Compiler) InvalidateAll() {
+	for u := range c.flows {
+		c.dirty[u] = nil
+	}
+}
+
+// recompile recompiles the dirty compiles, in uuid order for determinism.
+func (c *Compiler) recompile() {
+	if len(c.dirty) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(c.dirty))
+	for u := range c.dirty {
+		ids = append(ids, u)
+	}
+	sort.Strings(ids)
+	work := make([]job, 0, len(ids))
+	for _, u := range ids {
+		st := c.flows[u]
+		if st == nil {
+			continue
+		}
+		dps := c.dirty[u]
+		if dps == nil || st.err != nil {
+			c.removeAll(st)
+			dps = st.flow.Datapaths
+		} else {
+			slices.Sort(dps)
+			c.removeDPs(st, dps)
+		}
+		work = append(work, job{st, dps})
+	}
+	clear(c.dirty)
+	c.compileAll(work)
+}
+
+// Flush recompiles what is dirty and returns the tables whose rules changed
+// since the previous Flush, sorted. Call Table for each to get its rules
+// (a table that no longer exists returns no rules).
+func (c *Compiler) Flush() []TableKey {
+	c.recompile()
+	c.endBatch()
+	keys := make([]TableKey, 0, len(c.changed))
+	for k := range c.changed {
+		keys = append(keys, k)
+	}
+	clear(c.changed)
+	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	return keys
+}
+
+// Errors returns the lflows that could not be compiled, sorted by uuid.
+func (c *Compiler) Errors() []*LflowError {
+	c.recompile()
+	out := make([]*LflowError, 0, len(c.errs))
+	for _, e := range c.errs {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UUID < out[j].UUID })
+	return out
+}
+
+// Stats returns the compiler's counters.
+func (c *Compiler) Stats() Stats {
+	c.recompile()
+	return c.stats
+}
+
+// Table returns the rules of one table as the datapath must hold them:
+// sorted by priority (highest first) then match; rules with identical
+// priority and match merged (conjunction memberships are combined; of two
+// ordinary rules the one whose program text, then lflow uuid, sorts first
+// is kept). It returns nil for a table that is absent or pruned (a table
+// whose only rule is `priority N, match 1, next;`): the datapath treats a
+// missing table as "go to the next table". The result is shared with the
+// compiler and valid until its next change: read it, never modify it.
+func (c *Compiler) Table(k TableKey) []Rule {
+	c.recompile()
+	t := c.tables[k]
+	if t == nil {
+		return nil
+	}
+	merged := mergeTable(t)
+	if isPassThrough(k, merged) {
+		return nil
+	}
+	return merged
+}
+
+// Tables returns every non-empty, non-pruned table, sorted by key.
+func (c *Compiler) Tables() []TableKey {
+	c.recompile()
+	keys := make([]TableKey, 0, len(c.tables))
+	for k := range c.tables {
+		if c.Table(k) != nil {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	return keys
+}
+
+// isPassThrough reports whether a table only says "everything: next".
+func isPassThrough(k TableKey, rules []Rule) bool {
+	if len(rules) != 1 {
+		return false
+	}
+	r := &rules[0]
+	if len(r.Match) != 0 || len(r.Conj) != 0 || len(r.Actions) != 1 {
+		return false
+	}
+	n, ok := r.Actions[0].(Next)
+	return ok && n.Pipeline == k.Pipeline && int(n.Table) == int(k.Table)+1
+}
+
+// mergeTable returns t's rules in table order with duplicates merged. When
+// there are none (the usual case) it returns t's sorted slice itself.
+func mergeTable(t *table) []Rule {
+	all := t.rules()
+	dup := false
+	for i := 1; i < len(all) && !dup; i++ {
+		dup = all[i].Priority == all[i-1].Priority && sameMatch(all[i].Match, all[i-1].Match)
+	}
+	if !dup {
+		return all[:len(all):len(all)]
+	}
+	out := make([]Rule, 0, len(all))
+	for _, r := range all {
+		if len(out) > 0 {
+			p := &out[len(out)-1]
+			if p.Priority == r.Priority && sameMatch(p.Match, r.Match) {
+				if len(p.Conj) > 0 && len(r.Conj) > 0 {
+					p.Conj = append(slices.Clip(p.Conj), r.Conj...)
+				}
+				// An ordinary duplicate: the first in order wins.
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// compareRules is the table order: priority (highest first), match, then
+// (for identical matches, which are rare) the program text and the lflow,
+// so that the rule kept among duplicates does not depend on map order or
+// uuids where the programs differ.
+func compareRules(a, b Rule) int {
+	if a.Priority != b.Priority {
+		return cmp.Compare(b.Priority, a.Priority)
+	}
+	if c := compareMatch(a.Match, b.Match); c != 0 {
+		return c
+	}
+	if len(a.Conj) > 0 || len(b.Conj) > 0 {
+		if c := cmp.Compare(len(a.Conj), len(b.Conj)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Lflow, b.Lflow)
+	}
+	if c := strings.Compare(FormatOps(a.Actions), FormatOps(b.Actions)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Lflow, b.Lflow)
+}
+
+func compareMatch(a, b []FieldMatch) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i].Field != b[i].Field {
+			if a[i].Field < b[i].Field {
+				return -1
+			}
+			return 1
+		}
+		if c := bytes.Compare(a[i].Value, b[i].Value); c != 0 {
+			return c
+		}
+		if c := bytes.Compare(a[i].Mask, b[i].Mask); c != 0 {
+			return c
+		}
+	}
+	return len(a) - len(b)
+}
+
+func sameMatch(a, b []FieldMatch) bool { return compareMatch(a, b) == 0 }

@@ -1,0 +1,261 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+)
+
+// LogicalFlow is one Southbound Logical_Flow row, with its datapath(s)
+// resolved by the caller: the row's logical_datapath, or every member of its
+// logical_dp_group (that the chassis cares about).
+type LogicalFlow struct {
+	UUID      string
+	Datapaths []uint32 // tunnel keys
+	Pipeline  Pipeline
+	Table     uint8
+	Priority  uint16
+	Match     string
+	Actions   string
+	Stage     string // external_ids:stage-name
+}
+
+// LflowError says why an lflow could not be compiled: its uuid, table, stage
+// and the exact construct. The compiler counts and skips such lflows.
+type LflowError struct {
+	UUID      string
+	Pipeline  Pipeline
+	Table     uint8
+	Stage     string
+	Datapath  uint32 // 0 when the error does not depend on the datapath
+	Part      string // "match" or "actions"
+	Construct string // the token or construct at fault
+	Reason    string // short, constant-ish cause (for counting)
+	Err       error
+}
+
+func (e *LflowError) Error() string {
+	s := fmt.Sprintf("lflow %s (%s table %d", e.UUID, e.Pipeline, e.Table)
+	if e.Stage != "" {
+		s += " " + e.Stage
+	}
+	if e.Datapath != 0 {
+		s += " dp " + strconv.FormatUint(uint64(e.Datapath), 10)
+	}
+	s += "): " + e.Part + ": " + e.Err.Error()
+	return s
+}
+
+func (e *LflowError) Unwrap() error { return e.Err }
+
+func newLflowError(f *LogicalFlow, dp uint32, part string, err error) *LflowError {
+	le := &LflowError{UUID: f.UUID, Pipeline: f.Pipeline, Table: f.Table, Stage: f.Stage, Datapath: dp, Part: part, Err: err}
+	var ce *compileError
+	var pe *ParseError
+	switch {
+	case errors.As(err, &ce):
+		le.Construct, le.Reason = ce.construct, ce.msg
+	case errors.As(err, &pe):
+		le.Reason = "syntax error"
+		rest := pe.Input[min(pe.Pos, len(pe.Input)):]
+		if len(rest) > 40 {
+			rest = rest[:40]
+		}
+		le.Construct = rest
+	default:
+		le.Reason = err.Error()
+	}
+	if errors.Is(err, errTooComplex) {
+		le.Reason = errTooComplex.Error()
+	}
+	return le
+}
+
+// crossProductLimit: a disjunct with several multi-valued clauses becomes a
+// conjunctive match when the cross product would have more rules than this.
+const crossProductLimit = 8
+
+// lowered is the result of compiling one lflow for one datapath.
+type lowered struct {
+	rules    []Rule
+	deps     []depKey
+	isRouter bool
+	conjIDs  []uint32 // global conjunction ids the rules use (set at commit)
+}
+
+// forDatapath returns a copy of lo for another datapath: valid only when lo
+// used no datapath-specific input (no deps) and the datapath kind matches.
+func (lo *lowered) forDatapath(dp uint32) *lowered {
+	out := &lowered{rules: make([]Rule, len(lo.rules)), isRouter: lo.isRouter, conjIDs: lo.conjIDs}
+	copy(out.rules, lo.rules)
+	for i := range out.rules {
+		out.rules[i].Datapath = dp
+	}
+	return out
+}
+
+// parsed holds the parse of one match string or actions string, shared by
+// every lflow that uses the same text.
+type parsedMatch struct {
+	e   *expr
+	err error
+}
+
+type parsedActions struct {
+	a       *actions
+	err     error
+	prereqs *expr // nil when none
+}
+
+// ctxPool recycles lowering contexts (one per lowering otherwise).
+var ctxPool = sync.Pool{New: func() any { return new(lowerCtx) }}
+
+// lowerFlow compiles f for datapath dp.
+func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r Resolver, newConj func() uint32) (*lowered, *LflowError) {
+	if pm.err != nil {
+		return nil, newLflowError(f, 0, "match", pm.err)
+	}
+	if pa.err != nil {
+		return nil, newLflowError(f, 0, "actions", pa.err)
+	}
+	c := ctxPool.Get().(*lowerCtx)
+	defer ctxPool.Put(c)
+	*c = lowerCtx{expandCtx: expandCtx{r: r, dp: dp, deps: &c.depsBuf}, pipeline: f.Pipeline, table: f.Table,
+		depsBuf: deps{list: c.depsBuf.list[:0]}}
+	if r != nil {
+		c.isRouter = r.DatapathIsRouter(dp)
+	}
+	// A failed lowering still reports what it read, so that a change to
+	// that input retries it.
+	failed := func() *lowered { return &lowered{deps: slices.Clone(c.deps.list)} }
+	ops, err := c.lowerActions(pa.a.list, false)
+	if err != nil {
+		return failed(), newLflowError(f, dp, "actions", err)
+	}
+	d, err := c.expand(pm.e, false, 0)
+	if err == nil && pa.prereqs != nil {
+		var pd dnf
+		if pd, err = c.expand(pa.prereqs, false, 0); err == nil {
+			d, err = and(d, pd)
+		}
+	}
+	if err != nil {
+		return failed(), newLflowError(f, dp, "match", err)
+	}
+	out := &lowered{isRouter: c.isRouter}
+	if len(c.deps.list) > 0 {
+		out.deps = slices.Clone(c.deps.list) // the buffer goes back to the pool
+	}
+	base := Rule{Lflow: f.UUID, Datapath: dp, Pipeline: f.Pipeline, Table: f.Table, Priority: f.Priority, Actions: ops}
+	for _, cj := range d {
+		out.rules = emitConj(out.rules, base, cj, newConj)
+	}
+	return out, nil
+}
+
+// slab hands out the match storage of one disjunct's rules from two
+// allocations instead of two per rule.
+type slab struct {
+	fms   []FieldMatch
+	bytes []byte
+}
+
+func newSlab(cj conj, rules int) *slab {
+	size := 0
+	for _, cl := range cj {
+		size += 2 * cl.field.Bytes()
+	}
+	return &slab{fms: make([]FieldMatch, 0, rules*len(cj)), bytes: make([]byte, 0, rules*size)}
+}
+
+// emitConj appends the rules of one disjunct.
+func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32) []Rule {
+	var multi []int
+	product, total := 1, 0
+	for i, cl := range cj {
+		if len(cl.alts) > 1 {
+			multi = append(multi, i)
+			total += len(cl.alts)
+			if product <= crossProductLimit {
+				product *= len(cl.alts)
+			}
+		}
+	}
+	if len(multi) <= 1 || product <= crossProductLimit || len(multi) > 255 || newConj == nil {
+		// Cross product (one rule when every clause is single-valued).
+		n := 1
+		for _, i := range multi {
+			n *= len(cj[i].alts)
+		}
+		rules = slices.Grow(rules, n)
+		sl := newSlab(cj, n)
+		idx := make([]int, len(cj))
+		for {
+			r := base
+			r.Match = sl.matches(cj, idx, nil, -1)
+			rules = append(rules, r)
+			k := len(multi) - 1
+			for ; k >= 0; k-- {
+				i := multi[k]
+				idx[i]++
+				if idx[i] < len(cj[i].alts) {
+					break
+				}
+				idx[i] = 0
+			}
+			if k < 0 {
+				return rules
+			}
+		}
+	}
+	id := newConj()
+	n := uint8(len(multi))
+	member := base
+	member.Actions = nil
+	idx := make([]int, len(cj))
+	rules = slices.Grow(rules, total+1)
+	sl := newSlab(cj, total)
+	refs := make([]ConjRef, len(multi))
+	for k, i := range multi {
+		refs[k] = ConjRef{ID: id, Clause: uint8(k + 1), NClauses: n}
+		for a := range cj[i].alts {
+			idx[i] = a
+			// Only clause i varies; every other multi-valued clause is
+			// left out of this member (it is matched by its own members).
+			r := member
+			r.Match = sl.matches(cj, idx, multi, i)
+			r.Conj = refs[k : k+1 : k+1]
+			rules = append(rules, r)
+		}
+		idx[i] = 0
+	}
+	final := base
+	var v [4]byte
+	v[0], v[1], v[2], v[3] = byte(id>>24), byte(id>>16), byte(id>>8), byte(id)
+	final.Match = []FieldMatch{{Field: FieldConjID, Value: v[:], Mask: []byte{0xff, 0xff, 0xff, 0xff}}}
+	return append(rules, final)
+}
+
+// matches returns the field matches of cj at alternatives idx. When multi
+// is given, multi-valued clauses other than keep are left out.
+func (sl *slab) matches(cj conj, idx []int, multi []int, keep int) []FieldMatch {
+	start := len(sl.fms)
+	for i, cl := range cj {
+		if multi != nil && len(cl.alts) > 1 && i != keep {
+			continue
+		}
+		a := cl.alts[idx[i]]
+		n := cl.field.Bytes()
+		var zero [16]byte
+		if a.m == zero {
+			continue // matches anything
+		}
+		b := len(sl.bytes)
+		sl.bytes = append(sl.bytes, a.v[16-n:]...)
+		sl.bytes = append(sl.bytes, a.m[16-n:]...)
+		sl.fms = append(sl.fms, FieldMatch{Field: cl.field, Value: sl.bytes[b : b+n : b+n], Mask: sl.bytes[b+n : b+2*n : b+2*n]})
+	}
+	return sl.fms[start:len(sl.fms):len(sl.fms)]
+}
