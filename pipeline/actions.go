@@ -135,7 +135,7 @@ func (p *actParser) addPrereq(s string) {
 
 // fieldPrereq adds the prerequisite of a field used in an action.
 func (p *actParser) fieldPrereq(f fieldRef) {
-	if s := lookupSymbol(f.name); s != nil {
+	if s := f.symbol(); s != nil {
 		p.addPrereq(s.prereq)
 	}
 }
@@ -199,7 +199,8 @@ func (p *actParser) parseAction() *action {
 	}
 	name := t.s
 	p.l.next()
-	a := &action{name: name}
+	a := p.newAction()
+	a.name = name
 	switch name {
 	case "next", "ct_commit", "ct_dnat", "ct_snat", "ct_dnat_in_czone", "ct_snat_in_czone", "ct_lb", "ct_lb_mark":
 		a.actionExt = &actionExt{}
@@ -407,7 +408,7 @@ func (p *actParser) parseArgVal() argVal {
 	switch t := p.tok(); t.kind {
 	case tID:
 		f := p.parseFieldRef()
-		if lookupSymbol(f.name) != nil {
+		if f.sym != nil {
 			p.fieldPrereq(f)
 		}
 		return argVal{isField: true, field: f}
@@ -548,7 +549,7 @@ var resultFuncs = map[string]bool{
 }
 
 func (p *actParser) parseSet() *action {
-	a := &action{}
+	a := p.newAction()
 	a.dst = p.parseFieldRef()
 	if p.err != nil {
 		return nil

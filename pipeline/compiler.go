@@ -23,14 +23,16 @@ import (
 // Stats call. So a port added to a port group recompiles the ACLs of that
 // port's datapath only, not those of every datapath sharing the lflow.
 //
-// Identical match and action strings are parsed once per batch; parses are
+// Identical match and action strings are parsed once per small batch (a few
+// times in a large one, which keeps only recent parses per CPU); parses are
 // not kept afterwards (memory), a recompile parses again. An lflow whose
 // compile for one datapath used no name (it only depends on the kind of
 // datapath) shares its rules with the other datapaths of its group.
 //
-// Large batches (UpsertBatch, recompiles) parse and lower on all CPUs; the
-// result does not depend on the number of CPUs: conjunction ids are
-// assigned afterwards, in batch order.
+// Large batches (UpsertBatch, recompiles) parse and lower on all CPUs, and
+// fill the table and dependency indexes side by side; the result does not
+// depend on the number of CPUs: conjunction ids are assigned afterwards, in
+// batch order.
 //
 // The controller drives it like this:
 //
@@ -45,9 +47,9 @@ import (
 type Compiler struct {
 	r       Resolver
 	flows   map[string]*flowState
-	users   map[depKey]map[flowDP]struct{} // dependency -> (lflow, datapath) pairs that used it
-	dirty   map[string][]uint32            // lflow -> datapaths to recompile (nil: all)
-	matches map[string]*parsedMatch        // parse cache of the current batch
+	users   [2]map[depKey]*userSet  // dependency -> (lflow, datapath) pairs that used it, in two shards (depShard)
+	dirty   map[string][]uint32     // lflow -> datapaths to recompile (nil: all)
+	matches map[string]*parsedMatch // parse cache of the current batch
 	acts    map[string]*parsedActions
 	tables  map[TableKey]*table
 	changed map[TableKey]struct{}
@@ -57,10 +59,75 @@ type Compiler struct {
 }
 
 // flowDP names one datapath's compile of an lflow (dp 0: the whole lflow,
-// for dependencies of an lflow that failed).
+// for dependencies of an lflow that failed). It holds the lflow's state, not
+// its uuid: a pointer hashes faster than a 36-byte string, and a state is
+// always taken out of every user set before it is dropped.
 type flowDP struct {
-	uuid string
-	dp   uint32
+	st *flowState
+	dp uint32
+}
+
+// userSet is the set of compiles that used one input. Most inputs (a port
+// name) have one or two users, so it is a slice until it grows large,
+// rather than one map per input.
+type userSet struct {
+	list []flowDP
+	m    map[flowDP]struct{} // non-nil once the set outgrew userSetSmall
+}
+
+const userSetSmall = 16
+
+func (u *userSet) add(x flowDP) {
+	if u.m != nil {
+		u.m[x] = struct{}{}
+		return
+	}
+	if slices.Contains(u.list, x) {
+		return
+	}
+	if len(u.list) < userSetSmall {
+		u.list = append(u.list, x)
+		return
+	}
+	u.m = make(map[flowDP]struct{}, 2*userSetSmall)
+	for _, y := range u.list {
+		u.m[y] = struct{}{}
+	}
+	u.m[x] = struct{}{}
+	u.list = nil
+}
+
+func (u *userSet) del(x flowDP) {
+	if u.m != nil {
+		delete(u.m, x)
+		return
+	}
+	if i := slices.Index(u.list, x); i >= 0 {
+		last := len(u.list) - 1
+		u.list[i] = u.list[last]
+		u.list[last] = flowDP{}
+		u.list = u.list[:last]
+	}
+}
+
+func (u *userSet) len() int {
+	if u.m != nil {
+		return len(u.m)
+	}
+	return len(u.list)
+}
+
+// each calls fn for every member.
+func (u *userSet) each(fn func(flowDP)) {
+	if u.m != nil {
+		for x := range u.m {
+			fn(x)
+		}
+		return
+	}
+	for _, x := range u.list {
+		fn(x)
+	}
 }
 
 // TableKey names one datapath table.
@@ -92,7 +159,7 @@ type Stats struct {
 	Rules       int // rules held, before pruning and merging
 	Recompiles  int // lflow compile jobs so far (one per lflow per batch, whatever its datapaths)
 	Lowerings   int // (lflow, datapath) lowerings so far; datapaths that reuse an equal one's rules do not count
-	ParsedTexts int // distinct match and actions strings parsed
+	ParsedTexts int // match and actions strings parsed (a string repeated in a large batch may be parsed a few times)
 }
 
 type flowState struct {
@@ -101,6 +168,7 @@ type flowState struct {
 	compiled bool
 	err      *LflowError
 	errDeps  []depKey // inputs read by a failed compile
+	job      int      // 1 + index of its job in the batch being built, 0 outside
 }
 
 // dpRules is the compile of an lflow for one datapath.
@@ -169,8 +237,10 @@ func b2i(b bool) int {
 	return 0
 }
 
-// commit installs a lowering result into st.
-func (c *Compiler) commit(st *flowState, res flowResult) {
+// commit installs a lowering result into st. With install false, the
+// rules and dependencies of a successful lowering are left for
+// installRules and installDeps.
+func (c *Compiler) commit(st *flowState, res flowResult, install bool) {
 	c.stats.Recompiles++
 	c.stats.Lowerings += res.lowered
 	if res.err != nil {
@@ -181,7 +251,7 @@ func (c *Compiler) commit(st *flowState, res flowResult) {
 		// Still depend on what was read, so a fix to an input retries.
 		st.errDeps = dedupDeps(res.deps)
 		for _, d := range st.errDeps {
-			c.addUser(d, flowDP{st.flow.UUID, 0})
+			c.addUser(d, flowDP{st, 0})
 		}
 		return
 	}
@@ -193,21 +263,50 @@ func (c *Compiler) commit(st *flowState, res flowResult) {
 		if res.nconj > 0 {
 			assignConjIDs(o.lo, global)
 		}
-		c.conj.retain(o.lo.conjIDs)
-		st.out = append(st.out, o)
-		c.addRules(st.flow.UUID, o.dp, o.lo)
-		o.lo.deps = dedupDeps(o.lo.deps)
-		for _, d := range o.lo.deps {
-			c.addUser(d, flowDP{st.flow.UUID, o.dp})
+		if len(o.lo.conjIDs) > 0 {
+			c.conj.retain(o.lo.conjIDs)
 		}
 	}
-	c.conj.freeUnused(global) // ids no rule ended up using
-	slices.SortFunc(st.out, func(a, b dpRules) int { return cmp.Compare(a.dp, b.dp) })
+	if install {
+		c.installRules(st, res.out)
+		c.installDeps(st, res.out, -1)
+	}
+	if len(global) > 0 {
+		c.conj.freeUnused(global) // ids no rule ended up using
+	}
+	if len(st.out) == 0 {
+		st.out = res.out // already in datapath order: jobs list datapaths sorted
+	} else {
+		st.out = append(st.out, res.out...)
+		slices.SortFunc(st.out, func(a, b dpRules) int { return cmp.Compare(a.dp, b.dp) })
+	}
 	if !st.compiled {
 		st.compiled = true
 		c.stats.Compiled++
 	}
 }
+
+func (c *Compiler) installRules(st *flowState, out []dpRules) {
+	for _, o := range out {
+		c.addRules(st.flow.UUID, o.dp, o.lo)
+	}
+}
+
+// installDeps records the dependencies of the given shard (0 or 1), or of
+// both (-1). Lowerings list their dependencies deduplicated.
+func (c *Compiler) installDeps(st *flowState, out []dpRules, shard int) {
+	for _, o := range out {
+		for _, d := range o.lo.deps {
+			if shard < 0 || depShard(d) == shard {
+				c.addUser(d, flowDP{st, o.dp})
+			}
+		}
+	}
+}
+
+// depShard splits dependencies between the two maps of Compiler.users, so
+// that a large commit fills them side by side.
+func depShard(d depKey) int { return int((fingerprint(d.name) ^ uint64(d.kind)) & 1) }
 
 // assignConjIDs replaces local conjunction ids by global ones, in place
 // (datapath copies share the slices, and are then already done), and
@@ -250,6 +349,7 @@ type table struct {
 	// one lflow changing in a large table costs a merge, not a sort.
 	sorted  []Rule
 	built   bool
+	merged  []Rule // mergeTable's result for sorted; nil: not computed
 	added   map[string]struct{}
 	removed map[string]struct{}
 }
@@ -281,8 +381,7 @@ func (t *table) rules() []Rule {
 		for _, rs := range t.owners {
 			all = append(all, rs...)
 		}
-		slices.SortFunc(all, compareRules)
-		t.sorted, t.built = all, true
+		t.sorted, t.built, t.merged = sortRules(all), true, nil
 		return t.sorted
 	}
 	if len(t.removed) == 0 && len(t.added) == 0 {
@@ -294,21 +393,21 @@ func (t *table) rules() []Rule {
 		t.removed[u] = struct{}{}
 		fresh = append(fresh, t.owners[u]...)
 	}
-	slices.SortFunc(fresh, compareRules)
+	fresh = sortRules(fresh)
 	out := make([]Rule, 0, len(t.sorted)+len(fresh))
 	i := 0
 	for _, r := range t.sorted {
 		if _, gone := t.removed[r.Lflow]; gone {
 			continue
 		}
-		for i < len(fresh) && compareRules(fresh[i], r) < 0 {
+		for i < len(fresh) && compareRules(&fresh[i], &r) < 0 {
 			out = append(out, fresh[i])
 			i++
 		}
 		out = append(out, r)
 	}
 	out = append(out, fresh[i:]...)
-	t.sorted = out
+	t.sorted, t.merged = out, nil
 	clear(t.added)
 	clear(t.removed)
 	return t.sorted
@@ -368,7 +467,7 @@ func NewCompiler(r Resolver) *Compiler {
 	return &Compiler{
 		r:       r,
 		flows:   map[string]*flowState{},
-		users:   map[depKey]map[flowDP]struct{}{},
+		users:   [2]map[depKey]*userSet{{}, {}},
 		dirty:   map[string][]uint32{},
 		matches: map[string]*parsedMatch{},
 		acts:    map[string]*parsedActions{},
@@ -384,7 +483,7 @@ const parseCacheMax = 1 << 14
 
 func newParsedActions(s string) *parsedActions {
 	a, err := parseActions(s)
-	pa := &parsedActions{a: a, err: err}
+	pa := &parsedActions{a: a, err: err, text: s}
 	if err == nil && len(a.prereqs) > 0 {
 		var e *expr
 		if len(a.prereqs) == 1 {
@@ -402,7 +501,7 @@ func (c *Compiler) parsed(f *LogicalFlow) (*parsedMatch, *parsedActions) {
 	pm, ok := c.matches[f.Match]
 	if !ok {
 		e, err := parseMatch(f.Match)
-		pm = &parsedMatch{e: e, err: err}
+		pm = &parsedMatch{e: e, err: err, text: f.Match}
 		c.cacheMatch(f.Match, pm)
 	}
 	pa, ok := c.acts[f.Actions]
@@ -449,16 +548,28 @@ func (c *Compiler) Upsert(f LogicalFlow) *LflowError {
 // UpsertBatch adds or replaces lflows (compiling them on all CPUs when there
 // are many) and returns the errors of those that cannot be compiled.
 func (c *Compiler) UpsertBatch(flows []LogicalFlow) []*LflowError {
-	var work []job
+	if len(c.flows) == 0 && len(flows) > 1 {
+		c.flows = make(map[string]*flowState, len(flows))
+	}
+	work := make([]job, 0, len(flows))
+	dups := false
 	for _, f := range flows {
 		f.Datapaths = slices.Clone(f.Datapaths)
 		slices.Sort(f.Datapaths)
 		f.Datapaths = slices.Compact(f.Datapaths)
 		old := c.flows[f.UUID]
+		if old != nil && old.job > 0 {
+			// The batch names this lflow again: the later row wins, and the
+			// earlier row's job (not run yet) goes.
+			work[old.job-1].st = nil
+			old.job = 0
+			dups = true
+		}
 		if old != nil && old.err == nil && sameFlowBody(&old.flow, &f) {
 			// Only the datapath set may differ: compile the new members only.
 			if dps := c.retarget(old, f.Datapaths); len(dps) > 0 {
 				work = append(work, job{old, dps})
+				old.job = len(work)
 			}
 			continue
 		}
@@ -471,6 +582,13 @@ func (c *Compiler) UpsertBatch(flows []LogicalFlow) []*LflowError {
 		st := &flowState{flow: f}
 		c.flows[f.UUID] = st
 		work = append(work, job{st, f.Datapaths})
+		st.job = len(work)
+	}
+	if dups {
+		work = slices.DeleteFunc(work, func(j job) bool { return j.st == nil })
+	}
+	for _, j := range work {
+		j.st.job = 0
 	}
 	c.compileAll(work)
 	var errs []*LflowError
@@ -497,76 +615,164 @@ func (c *Compiler) compileAll(work []job) {
 	if len(work) == 0 {
 		return
 	}
-	pms := make([]*parsedMatch, len(work))
-	pas := make([]*parsedActions, len(work))
 	res := make([]flowResult, len(work))
 	workers := runtime.GOMAXPROCS(0)
 	if len(work) < parallelMin || workers < 2 {
 		for i, j := range work {
-			pms[i], pas[i] = c.parsed(&j.st.flow)
-			res[i] = c.lowerAll(&j.st.flow, j.dps, pms[i], pas[i], j.st.out)
+			pm, pa := c.parsed(&j.st.flow)
+			res[i] = c.lowerAll(&j.st.flow, j.dps, pm, pa, j.st.out)
 		}
 	} else {
-		c.parseParallel(work, pms, pas, workers)
-		parallel(len(work), workers, func(i int) {
-			j := work[i]
-			res[i] = c.lowerAll(&j.st.flow, j.dps, pms[i], pas[i], j.st.out)
-		})
+		c.lowerParallel(work, res, workers)
 	}
+	if len(work) < parallelMin || workers < 2 {
+		for i, j := range work {
+			c.commit(j.st, res[i], true)
+		}
+		return
+	}
+	// Commit in order, then fill the tables and the dependency index (which
+	// share nothing) side by side: on a full compile these map updates are
+	// most of what does not run in parallel.
+	c.presizeTables(res)
 	for i, j := range work {
-		c.commit(j.st, res[i])
+		c.commit(j.st, res[i], false)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i, j := range work {
+			if res[i].err == nil {
+				c.installRules(j.st, res[i].out)
+			}
+		}
+	})
+	wg.Go(func() {
+		for i, j := range work {
+			if res[i].err == nil {
+				c.installDeps(j.st, res[i].out, 0)
+			}
+		}
+	})
+	for i, j := range work {
+		if res[i].err == nil {
+			c.installDeps(j.st, res[i].out, 1)
+		}
+	}
+	wg.Wait()
+}
+
+// presizeTables creates the tables a large batch adds rules to with room
+// for their owners, rather than growing each map owner by owner.
+func (c *Compiler) presizeTables(res []flowResult) {
+	counts := map[TableKey]int{}
+	for i := range res {
+		for _, o := range res[i].out {
+			if len(o.lo.rules) > 0 {
+				counts[TableKey{Datapath: o.dp, Pipeline: o.lo.pipeline(), Table: o.lo.table()}]++
+			}
+		}
+	}
+	for k, n := range counts {
+		if c.tables[k] == nil {
+			c.tables[k] = &table{owners: make(map[string][]Rule, n)}
+		}
 	}
 }
 
-func (c *Compiler) parseParallel(work []job, pms []*parsedMatch, pas []*parsedActions, workers int) {
-	mOwner := make([]int, len(work)) // index of the flow that parses this match, or -1 if cached
-	aOwner := make([]int, len(work))
-	firstM := map[string]int{}
-	firstA := map[string]int{}
-	for i, st := range work {
-		mOwner[i], aOwner[i] = -1, -1
-		if pm, ok := c.matches[st.st.flow.Match]; ok {
-			pms[i] = pm
-		} else if j, ok := firstM[st.st.flow.Match]; ok {
-			mOwner[i] = j
-		} else {
-			firstM[st.st.flow.Match] = i
-			mOwner[i] = i
-		}
-		if pa, ok := c.acts[st.st.flow.Actions]; ok {
-			pas[i] = pa
-		} else if j, ok := firstA[st.st.flow.Actions]; ok {
-			aOwner[i] = j
-		} else {
-			firstA[st.st.flow.Actions] = i
-			aOwner[i] = i
-		}
+// workerCacheMax bounds each worker's parse cache in lowerParallel.
+const workerCacheMax = 4096
+
+// lowerParallel parses and lowers each job on all CPUs, one job at a time,
+// so that the parse of a string northd wrote once dies as soon as it is
+// lowered rather than living (and being marked by the GC) until the whole
+// batch is lowered.
+//
+// Each worker keeps a small cache of recent parses: a string repeated in the
+// batch ("next;" thousands of times) is parsed about once per worker and
+// cache generation. The caches are keyed by a fingerprint of a few words of
+// the string, not by the string: most strings are unique and long, and
+// hashing them all costs more than parsing the repeats; a fingerprint
+// collision only means a string is parsed again.
+func (c *Compiler) lowerParallel(work []job, res []flowResult, workers int) {
+	type cache struct {
+		m      map[uint64]*parsedMatch
+		a      map[uint64]*parsedActions
+		parsed int
 	}
-	parallel(len(work), workers, func(i int) {
-		if mOwner[i] == i {
-			e, err := parseMatch(work[i].st.flow.Match)
-			pms[i] = &parsedMatch{e: e, err: err}
+	caches := make([]cache, workers)
+	for w := range caches {
+		caches[w] = cache{m: map[uint64]*parsedMatch{}, a: map[uint64]*parsedActions{}}
+	}
+	parallelWorkers(len(work), workers, 64, func(w, i int) {
+		ca := &caches[w]
+		j := work[i]
+		f := &j.st.flow
+		pm, ok := c.matches[f.Match]
+		if !ok {
+			fp := fingerprint(f.Match)
+			if pm = ca.m[fp]; pm == nil || pm.text != f.Match {
+				e, err := parseMatch(f.Match)
+				pm = &parsedMatch{e: e, err: err, text: f.Match}
+				if len(ca.m) >= workerCacheMax {
+					clear(ca.m)
+				}
+				ca.m[fp] = pm
+				ca.parsed++
+			}
 		}
-		if aOwner[i] == i {
-			pas[i] = newParsedActions(work[i].st.flow.Actions)
+		pa, ok := c.acts[f.Actions]
+		if !ok {
+			fp := fingerprint(f.Actions)
+			if pa = ca.a[fp]; pa == nil || pa.text != f.Actions {
+				pa = newParsedActions(f.Actions)
+				if len(ca.a) >= workerCacheMax {
+					clear(ca.a)
+				}
+				ca.a[fp] = pa
+				ca.parsed++
+			}
 		}
+		res[i] = c.lowerAll(f, j.dps, pm, pa, j.st.out)
 	})
-	// Within the batch each string was parsed once; the parses are not
-	// cached for later batches (most northd strings are unique).
-	for i := range work {
-		if j := mOwner[i]; j >= 0 {
-			pms[i] = pms[j]
-		}
-		if j := aOwner[i]; j >= 0 {
-			pas[i] = pas[j]
-		}
+	for _, ca := range caches {
+		c.stats.ParsedTexts += ca.parsed
 	}
-	c.stats.ParsedTexts += len(firstM) + len(firstA)
+}
+
+// fingerprint mixes a string's length with its first, middle and last
+// eight bytes: northd's strings that differ, differ in one of them (a
+// port name, an address) nearly always.
+func fingerprint(s string) uint64 {
+	n := len(s)
+	if n <= 24 {
+		var h uint64 = 14695981039346656037
+		for i := 0; i < n; i++ {
+			h = (h ^ uint64(s[i])) * 1099511628211
+		}
+		return h ^ uint64(n)<<56
+	}
+	word := func(i int) uint64 {
+		return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	}
+	h := uint64(n) * 0x9e3779b97f4a7c15
+	for _, w := range [3]uint64{word(0), word(n/2 - 4), word(n - 8)} {
+		h = (h ^ w) * 0xff51afd7ed558ccd
+		h ^= h >> 32
+	}
+	return h
 }
 
 // parallel runs fn(0..n-1) on the given number of goroutines, in chunks.
-func parallel(n, workers int, fn func(i int)) {
-	const chunk = 64
+func parallel(n, workers int, fn func(i int)) { parallelChunk(n, workers, 64, fn) }
+
+func parallelChunk(n, workers, chunk int, fn func(i int)) {
+	parallelWorkers(n, workers, chunk, func(_, i int) { fn(i) })
+}
+
+// parallelWorkers runs fn(w, 0..n-1) on workers goroutines, w being the
+// goroutine's number (0..workers-1), taking chunk items at a time.
+func parallelWorkers(n, workers, chunk int, fn func(w, i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -574,12 +780,12 @@ func parallel(n, workers int, fn func(i int)) {
 		go func() {
 			defer wg.Done()
 			for {
-				start := int(next.Add(chunk)) - chunk
+				start := int(next.Add(int64(chunk))) - chunk
 				if start >= n {
 					return
 				}
 				for i := start; i < min(start+chunk, n); i++ {
-					fn(i)
+					fn(w, i)
 				}
 			}
 		}()
@@ -611,7 +817,7 @@ func (c *Compiler) removeAll(st *flowState) {
 	}
 	st.out = nil
 	for _, d := range st.errDeps {
-		c.delUser(d, flowDP{st.flow.UUID, 0})
+		c.delUser(d, flowDP{st, 0})
 	}
 	st.errDeps = nil
 	if st.err != nil {
@@ -643,7 +849,7 @@ func (c *Compiler) dropDP(st *flowState, o dpRules) {
 	lo := o.lo
 	c.conj.release(lo.conjIDs)
 	for _, d := range lo.deps {
-		c.delUser(d, flowDP{st.flow.UUID, o.dp})
+		c.delUser(d, flowDP{st, o.dp})
 	}
 	c.stats.Rules -= len(lo.rules)
 	if len(lo.rules) == 0 {
@@ -664,19 +870,21 @@ func (lo *lowered) pipeline() Pipeline { return lo.rules[0].Pipeline }
 func (lo *lowered) table() uint8       { return lo.rules[0].Table }
 
 func (c *Compiler) addUser(d depKey, u flowDP) {
-	m := c.users[d]
-	if m == nil {
-		m = map[flowDP]struct{}{}
-		c.users[d] = m
+	m := c.users[depShard(d)]
+	s := m[d]
+	if s == nil {
+		s = &userSet{}
+		m[d] = s
 	}
-	m[u] = struct{}{}
+	s.add(u)
 }
 
 func (c *Compiler) delUser(d depKey, u flowDP) {
-	if m := c.users[d]; m != nil {
-		delete(m, u)
-		if len(m) == 0 {
-			delete(c.users, d)
+	m := c.users[depShard(d)]
+	if s := m[d]; s != nil {
+		s.del(u)
+		if s.len() == 0 {
+			delete(m, d)
 		}
 	}
 }
@@ -731,20 +939,22 @@ func dedupDeps(d []depKey) []depKey {
 }
 
 func (c *Compiler) invalidate(kind depKind, name string) {
-	for u := range c.users[depKey{kind, name}] {
-		c.markDirty(u)
+	d := depKey{kind, name}
+	if s := c.users[depShard(d)][d]; s != nil {
+		s.each(c.markDirty)
 	}
 }
 
 func (c *Compiler) markDirty(u flowDP) {
-	dps, ok := c.dirty[u.uuid]
+	uuid := u.st.flow.UUID
+	dps, ok := c.dirty[uuid]
 	switch {
 	case ok && dps == nil: // already whole
 	case u.dp == 0:
-		c.dirty[u.uuid] = nil
+		c.dirty[uuid] = nil
 	default:
 		if !slices.Contains(dps, u.dp) {
-			c.dirty[u.uuid] = append(dps, u.dp)
+			c.dirty[uuid] = append(dps, u.dp)
 		}
 	}
 }
@@ -773,9 +983,9 @@ func (c *Compiler) InvalidateChassisResident(port string) { c.invalidate(depResi
 // InvalidateDatapath marks the lflows of datapath dp (its kind changed, or
 // it was recreated with the same key).
 func (c *Compiler) InvalidateDatapath(dp uint32) {
-	for u, st := range c.flows {
+	for _, st := range c.flows {
 		if slices.Contains(st.flow.Datapaths, dp) {
-			c.markDirty(flowDP{u, 0})
+			c.markDirty(flowDP{st, 0})
 		}
 	}
 }
@@ -829,7 +1039,27 @@ func (c *Compiler) Flush() []TableKey {
 	}
 	clear(c.changed)
 	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	c.buildTables(keys)
 	return keys
+}
+
+// buildTables brings the sorted rules of the given tables up to date, on
+// all CPUs when there are many (each table is independent), so that the
+// Table calls that follow a large Flush only read.
+func (c *Compiler) buildTables(keys []TableKey) {
+	workers := runtime.GOMAXPROCS(0)
+	if len(keys) < 64 || workers < 2 {
+		return // Table builds them on demand
+	}
+	ts := make([]*table, 0, len(keys))
+	for _, k := range keys {
+		if t := c.tables[k]; t != nil {
+			ts = append(ts, t)
+		}
+	}
+	// Largest first, so that one big table does not finish last alone.
+	slices.SortStableFunc(ts, func(a, b *table) int { return cmp.Compare(len(b.owners), len(a.owners)) })
+	parallelChunk(len(ts), workers, 1, func(i int) { mergeTable(ts[i]) })
 }
 
 // Errors returns the lflows that could not be compiled, sorted by uuid.
@@ -900,6 +1130,14 @@ func isPassThrough(k TableKey, rules []Rule) bool {
 // there are none (the usual case) it returns t's sorted slice itself.
 func mergeTable(t *table) []Rule {
 	all := t.rules()
+	if t.merged != nil {
+		return t.merged
+	}
+	t.merged = mergeRules(all)
+	return t.merged
+}
+
+func mergeRules(all []Rule) []Rule {
 	dup := false
 	for i := 1; i < len(all) && !dup; i++ {
 		dup = all[i].Priority == all[i-1].Priority && sameMatch(all[i].Match, all[i-1].Match)
@@ -924,11 +1162,30 @@ func mergeTable(t *table) []Rule {
 	return out
 }
 
+// sortRules returns rules in compareRules order. It sorts indices and
+// copies once: moving 96-byte rules that hold pointers inside the sort
+// costs more (and runs write barriers while the GC marks).
+func sortRules(rules []Rule) []Rule {
+	if len(rules) < 2 {
+		return rules
+	}
+	idx := make([]int32, len(rules))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return compareRules(&rules[a], &rules[b]) })
+	out := make([]Rule, len(rules))
+	for i, j := range idx {
+		out[i] = rules[j]
+	}
+	return out
+}
+
 // compareRules is the table order: priority (highest first), match, then
 // (for identical matches, which are rare) the program text and the lflow,
 // so that the rule kept among duplicates does not depend on map order or
 // uuids where the programs differ.
-func compareRules(a, b Rule) int {
+func compareRules(a, b *Rule) int {
 	if a.Priority != b.Priority {
 		return cmp.Compare(b.Priority, a.Priority)
 	}

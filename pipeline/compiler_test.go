@@ -278,3 +278,49 @@ func TestConjunctionStaysLinear(t *testing.T) {
 		t.Errorf("clause members %v, want 2000 and 10000", clauses)
 	}
 }
+
+// TestUpsertBatchRepeatedUUID: a batch naming an lflow twice keeps the
+// later row only, for new and already compiled lflows, in serial and
+// parallel batches.
+func TestUpsertBatchRepeatedUUID(t *testing.T) {
+	a1 := LogicalFlow{UUID: "a", Datapaths: []uint32{1}, Pipeline: Ingress, Table: 3, Priority: 100,
+		Match: "ip4", Actions: "next;"}
+	a2 := a1
+	a2.Datapaths = []uint32{3, 4} // same body, other datapaths
+	a3 := a1
+	a3.Match = "ip6" // other body
+	b := LogicalFlow{UUID: "b", Datapaths: []uint32{1}, Pipeline: Ingress, Table: 3, Priority: 90,
+		Match: "arp", Actions: "next;"}
+	want := func(rows ...LogicalFlow) (string, Stats) {
+		c := NewCompiler(newTestResolver())
+		c.UpsertBatch(rows)
+		return render(c), c.Stats()
+	}
+	for _, pmin := range []int{1 << 30, 1} {
+		restore := func(old int) func() { parallelMin = pmin; return func() { parallelMin = old } }(parallelMin)
+		for i, tc := range []struct{ batch, same []LogicalFlow }{
+			{[]LogicalFlow{a1, b, a2}, []LogicalFlow{b, a2}},
+			{[]LogicalFlow{a1, a3, b}, []LogicalFlow{a3, b}},
+			{[]LogicalFlow{a1, a2, a3, a1}, []LogicalFlow{a1}},
+		} {
+			wantText, wantStats := want(tc.same...)
+			c := NewCompiler(newTestResolver())
+			c.UpsertBatch(tc.batch)
+			if got := render(c); got != wantText {
+				t.Errorf("parallelMin %d case %d: got\n%s\nwant\n%s", pmin, i, got, wantText)
+			}
+			if st := c.Stats(); st.Lflows != wantStats.Lflows || st.Rules != wantStats.Rules || st.Compiled != wantStats.Compiled {
+				t.Errorf("parallelMin %d case %d: stats %+v, want %+v", pmin, i, st, wantStats)
+			}
+			// The same rows again, onto compiled state.
+			c.UpsertBatch(tc.batch)
+			if got := render(c); got != wantText {
+				t.Errorf("parallelMin %d case %d, again: got\n%s\nwant\n%s", pmin, i, got, wantText)
+			}
+			if st := c.Stats(); st.Rules != wantStats.Rules || st.Lflows != wantStats.Lflows {
+				t.Errorf("parallelMin %d case %d, again: stats %+v, want %+v", pmin, i, st, wantStats)
+			}
+		}
+		restore()
+	}
+}

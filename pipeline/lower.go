@@ -79,6 +79,7 @@ const crossProductLimit = 8
 
 // lowered is the result of compiling one lflow for one datapath.
 type lowered struct {
+	one      [1]Rule // backing of rules when there is one
 	rules    []Rule
 	deps     []depKey
 	isRouter bool
@@ -99,14 +100,16 @@ func (lo *lowered) forDatapath(dp uint32) *lowered {
 // parsed holds the parse of one match string or actions string, shared by
 // every lflow that uses the same text.
 type parsedMatch struct {
-	e   *expr
-	err error
+	e    *expr
+	err  error
+	text string // the string parsed
 }
 
 type parsedActions struct {
 	a       *actions
 	err     error
 	prereqs *expr // nil when none
+	text    string
 }
 
 // ctxPool recycles lowering contexts (one per lowering otherwise).
@@ -122,8 +125,11 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 	}
 	c := ctxPool.Get().(*lowerCtx)
 	defer ctxPool.Put(c)
-	*c = lowerCtx{expandCtx: expandCtx{r: r, dp: dp, deps: &c.depsBuf}, pipeline: f.Pipeline, table: f.Table,
-		depsBuf: deps{list: c.depsBuf.list[:0]}}
+	// Keep the pooled buffers (pieces, deps); everything else starts over.
+	*c = lowerCtx{expandCtx: expandCtx{r: r, dp: dp, deps: &c.depsBuf, al: &c.arenaBuf}, pipeline: f.Pipeline,
+		table: f.Table, depsBuf: deps{list: c.depsBuf.list[:0]}, pbuf: [2][]piece{c.pbuf[0][:0], c.pbuf[1][:0]},
+		arenaBuf: c.arenaBuf}
+	c.arenaBuf.reset()
 	if r != nil {
 		c.isRouter = r.DatapathIsRouter(dp)
 	}
@@ -138,21 +144,35 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 	if err == nil && pa.prereqs != nil {
 		var pd dnf
 		if pd, err = c.expand(pa.prereqs, false, 0); err == nil {
-			d, err = and(d, pd)
+			d, err = c.al.and(d, pd)
 		}
 	}
 	if err != nil {
 		return failed(), newLflowError(f, dp, "match", err)
 	}
 	out := &lowered{isRouter: c.isRouter}
+	if len(d) == 1 && singleRule(d[0]) {
+		out.rules = out.one[:0:1] // the common case: no separate allocation
+	}
 	if len(c.deps.list) > 0 {
-		out.deps = slices.Clone(c.deps.list) // the buffer goes back to the pool
+		out.deps = dedupDeps(slices.Clone(c.deps.list)) // the buffer goes back to the pool
 	}
 	base := Rule{Lflow: f.UUID, Datapath: dp, Pipeline: f.Pipeline, Table: f.Table, Priority: f.Priority, Actions: ops}
 	for _, cj := range d {
 		out.rules = emitConj(out.rules, base, cj, newConj)
 	}
 	return out, nil
+}
+
+// singleRule reports whether a disjunct lowers to one rule (every clause
+// has one value).
+func singleRule(cj conj) bool {
+	for _, cl := range cj {
+		if len(cl.alts) != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // slab hands out the match storage of one disjunct's rules from two
@@ -191,7 +211,13 @@ func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32) []Rule {
 		}
 		rules = slices.Grow(rules, n)
 		sl := newSlab(cj, n)
-		idx := make([]int, len(cj))
+		var idxBuf [16]int
+		idx := idxBuf[:0]
+		if len(cj) > len(idxBuf) {
+			idx = make([]int, len(cj))
+		} else {
+			idx = idxBuf[:len(cj)]
+		}
 		for {
 			r := base
 			r.Match = sl.matches(cj, idx, nil, -1)

@@ -12,7 +12,9 @@ type lowerCtx struct {
 	table    uint8
 	isRouter bool
 	pbuf     [2][]piece
+	opBytes  []byte // storage of this lowering's op constants (kept by the ops: never reused)
 	depsBuf  deps
+	arenaBuf arena // normal forms of this lowering (expandCtx.al)
 }
 
 // Register spans in op operands (Bits): when Field is a register and NBits
@@ -24,7 +26,7 @@ type lowerCtx struct {
 
 // symPieces resolves a field reference to its symbol and physical pieces.
 func (c *lowerCtx) symPieces(f fieldRef, which int) (*symbol, []piece, error) {
-	s := lookupSymbol(f.name)
+	s := f.symbol()
 	if s == nil {
 		if strings.HasSuffix(f.name, ".frag_mtu") {
 			return nil, nil, errorf(f.String(), "ICMP frag_mtu is only writable inside icmp4_error/icmp6_error")
@@ -98,6 +100,36 @@ func (c *lowerCtx) ctZone() Field {
 	return FieldCtZone
 }
 
+// constBytes returns n zeroed bytes for op constants, carved from a chunk
+// shared by the lowering's ops (one allocation for all its SetFields).
+func (c *lowerCtx) constBytes(n int) []byte {
+	if cap(c.opBytes)-len(c.opBytes) < n {
+		c.opBytes = make([]byte, 0, max(64, n))
+	}
+	l := len(c.opBytes)
+	c.opBytes = c.opBytes[:l+n]
+	return c.opBytes[l : l+n : l+n]
+}
+
+// nextOps holds every Next op boxed once: nearly every lflow ends with
+// `next;`, and boxing the 2-byte value into the Op interface was one
+// allocation per rule program.
+var nextOps = func() (t [2][256]Op) {
+	for p := range t {
+		for i := range t[p] {
+			t[p][i] = Next{Pipeline: Pipeline(p), Table: uint8(i)}
+		}
+	}
+	return t
+}()
+
+func nextOp(pl Pipeline, table uint8) Op {
+	if pl <= Egress {
+		return nextOps[pl][table]
+	}
+	return Next{Pipeline: pl, Table: table}
+}
+
 // lowerActions lowers a list of actions into ops.
 func (c *lowerCtx) lowerActions(list []*action, inCommit bool) ([]Op, error) {
 	ops := make([]Op, 0, len(list)+2)
@@ -145,7 +177,7 @@ func (c *lowerCtx) lowerAction(ops []Op, a *action, inCommit bool) ([]Op, error)
 		if t > 255 {
 			return nil, errorf(a.String(), "table out of range")
 		}
-		return append(ops, Next{Pipeline: pl, Table: uint8(t)}), nil
+		return append(ops, nextOp(pl, uint8(t))), nil
 	case aPush, aPop:
 		b, err := c.operand(a.dst)
 		if err != nil {
@@ -370,7 +402,7 @@ func (c *lowerCtx) lowerAssign(ops []Op, a *action, inCommit bool) ([]Op, error)
 		pv := shiftBits(val.v, p.lo, p.n, p.off)
 		pm := shiftBits(val.m, p.lo, p.n, p.off)
 		n := p.field.Bytes()
-		buf := make([]byte, 2*n)
+		buf := c.constBytes(2 * n)
 		copy(buf, pv[16-n:])
 		copy(buf[n:], pm[16-n:])
 		ops = append(ops, SetField{Field: p.field, Value: buf[:n:n], Mask: buf[n:]})

@@ -38,7 +38,16 @@ var relopText = [...]string{"==", "!=", "<", "<=", ">", ">="}
 // fieldRef is a symbol with an optional subfield range [lo..hi].
 type fieldRef struct {
 	name   string
-	lo, hi int // -1, -1: the whole field
+	lo, hi int     // -1, -1: the whole field
+	sym    *symbol // symtab[name], looked up once by the parser (nil: unknown)
+}
+
+// symbol returns the symbol the reference names, or nil.
+func (f fieldRef) symbol() *symbol {
+	if f.sym != nil {
+		return f.sym
+	}
+	return lookupSymbol(f.name)
 }
 
 func (f fieldRef) String() string {
@@ -178,6 +187,30 @@ func (e *ParseError) Error() string {
 type parser struct {
 	l   lexer
 	err *ParseError
+	// Chunks the nodes of one parse are carved from: they live and die
+	// together, so a few allocations serve a whole AST.
+	exprs []expr
+	acts  []action
+}
+
+// newExpr returns a new node of kind k.
+func (p *parser) newExpr(k exprKind) *expr {
+	if len(p.exprs) == cap(p.exprs) {
+		p.exprs = make([]expr, 0, min(2*cap(p.exprs)+2, 16))
+	}
+	p.exprs = p.exprs[:len(p.exprs)+1]
+	e := &p.exprs[len(p.exprs)-1]
+	e.kind = k
+	return e
+}
+
+// newAction returns a new, empty action.
+func (p *parser) newAction() *action {
+	if len(p.acts) == cap(p.acts) {
+		p.acts = make([]action, 0, min(2*cap(p.acts)+2, 16))
+	}
+	p.acts = p.acts[:len(p.acts)+1]
+	return &p.acts[len(p.acts)-1]
 }
 
 func (p *parser) fail(format string, args ...any) {
@@ -234,7 +267,8 @@ func (p *parser) parseOr(depth int) *expr {
 	if p.tok().kind != tOr {
 		return first
 	}
-	e := &expr{kind: eOr, subs: []*expr{first}}
+	e := p.newExpr(eOr)
+	e.subs = append(make([]*expr, 0, 4), first)
 	for p.err == nil && p.accept(tOr) {
 		e.subs = append(e.subs, p.parseAnd(depth))
 	}
@@ -249,7 +283,8 @@ func (p *parser) parseAnd(depth int) *expr {
 	if p.tok().kind != tAnd {
 		return first
 	}
-	e := &expr{kind: eAnd, subs: []*expr{first}}
+	e := p.newExpr(eAnd)
+	e.subs = append(make([]*expr, 0, 4), first)
 	for p.err == nil && p.accept(tAnd) {
 		e.subs = append(e.subs, p.parseNot(depth))
 	}
@@ -323,10 +358,13 @@ func (p *parser) parsePrimary(depth int) *expr {
 		case tGe:
 			op = opGe
 		default:
-			return &expr{kind: eBare, field: f}
+			e := p.newExpr(eBare)
+			e.field = f
+			return e
 		}
 		p.l.next()
-		e := &expr{kind: eCmp, field: f, op: op}
+		e := p.newExpr(eCmp)
+		e.field, e.op = f, op
 		if p.accept(tLCurly) {
 			e.set = true
 			for p.err == nil {
@@ -352,6 +390,7 @@ func (p *parser) parsePrimary(depth int) *expr {
 // parseFieldRef parses NAME or NAME[i] or NAME[lo..hi].
 func (p *parser) parseFieldRef() fieldRef {
 	f := fieldRef{name: p.tok().s, lo: -1, hi: -1}
+	f.sym = lookupSymbol(f.name)
 	if !p.expect(tID) {
 		return f
 	}
@@ -456,6 +495,21 @@ func (p *parser) parseConstant() constant {
 // prefixMask returns a mask of the n most significant bits of a width-bit
 // value, right-aligned in 16 bytes.
 func prefixMask(width, n int) [16]byte {
+	if n == width && width >= 0 && width <= 128 {
+		return fullMasks[width] // the common case: a whole field of width bits
+	}
+	return computePrefixMask(width, n)
+}
+
+// fullMasks[w] is prefixMask(w, w): the mask of a w-bit field.
+var fullMasks = func() (m [129][16]byte) {
+	for w := range m {
+		m[w] = computePrefixMask(w, w)
+	}
+	return m
+}()
+
+func computePrefixMask(width, n int) [16]byte {
 	var m [16]byte
 	for i := 0; i < n; i++ {
 		bit := width - 1 - i // bit index from the least significant end

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"sync"
 )
 
 // Normal form. A match expands (symbols resolved, prerequisites added,
@@ -40,6 +39,63 @@ const (
 
 var errTooComplex = errors.New("match expands to too many flows")
 
+// arena hands out the short-lived slices of normal forms while one lflow
+// is lowered, from chunks reused from one lowering to the next (lowering
+// contexts are pooled): a typical match otherwise makes a dozen small
+// allocations that die at once. A nil *arena allocates normally; static
+// expansions (predicates, prerequisites), which are cached, use nil. Slices
+// are capped at their length, so an append never writes into a neighbour.
+type arena struct {
+	clauses []clause
+	conjs   []conj
+	mvals   []mval
+}
+
+const arenaChunk = 256
+
+// reset makes the memory handed out so far reusable: nothing may still
+// refer to it (the lowering copied what it keeps into its rules).
+func (a *arena) reset() {
+	a.clauses, a.conjs, a.mvals = a.clauses[:0], a.conjs[:0], a.mvals[:0]
+}
+
+func (a *arena) newConj(n int) conj {
+	if a == nil || n > arenaChunk/4 {
+		return make(conj, 0, n)
+	}
+	if cap(a.clauses)-len(a.clauses) < n {
+		a.clauses = make([]clause, 0, arenaChunk)
+	}
+	l := len(a.clauses)
+	a.clauses = a.clauses[:l+n]
+	return a.clauses[l : l : l+n]
+}
+
+func (a *arena) newDNF(n int) dnf {
+	if a == nil || n > arenaChunk/4 {
+		return make(dnf, 0, n)
+	}
+	if cap(a.conjs)-len(a.conjs) < n {
+		a.conjs = make([]conj, 0, arenaChunk)
+	}
+	l := len(a.conjs)
+	a.conjs = a.conjs[:l+n]
+	return a.conjs[l : l : l+n]
+}
+
+// one returns a one-element slice holding v.
+func (a *arena) one(v mval) []mval {
+	if a == nil {
+		return []mval{v}
+	}
+	if len(a.mvals) == cap(a.mvals) {
+		a.mvals = make([]mval, 0, arenaChunk)
+	}
+	l := len(a.mvals)
+	a.mvals = append(a.mvals, v)
+	return a.mvals[l : l+1 : l+1]
+}
+
 func (a mval) intersect(b mval) (mval, bool) {
 	var r mval
 	for i := range 16 {
@@ -53,13 +109,13 @@ func (a mval) intersect(b mval) (mval, bool) {
 }
 
 // intersectClause intersects two clauses on the same field.
-func intersectClause(a, b clause) (clause, bool, error) {
+func (al *arena) intersectClause(a, b clause) (clause, bool, error) {
 	if len(a.alts) == 1 && len(b.alts) == 1 {
 		r, ok := a.alts[0].intersect(b.alts[0])
 		if !ok {
 			return clause{}, false, nil
 		}
-		return clause{field: a.field, alts: []mval{r}}, true, nil
+		return clause{field: a.field, alts: al.one(r)}, true, nil
 	}
 	if len(a.alts)*len(b.alts) > maxAlts {
 		return clause{}, false, errTooComplex
@@ -110,8 +166,8 @@ func dedupAlts(alts []mval) []mval {
 }
 
 // andConj intersects two conjunctions.
-func andConj(a, b conj) (conj, bool, error) {
-	out := make(conj, 0, len(a)+len(b))
+func (al *arena) andConj(a, b conj) (conj, bool, error) {
+	out := al.newConj(len(a) + len(b))
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		switch {
@@ -122,7 +178,7 @@ func andConj(a, b conj) (conj, bool, error) {
 			out = append(out, b[j])
 			j++
 		default:
-			c, ok, err := intersectClause(a[i], b[j])
+			c, ok, err := al.intersectClause(a[i], b[j])
 			if err != nil || !ok {
 				return nil, false, err
 			}
@@ -135,17 +191,17 @@ func andConj(a, b conj) (conj, bool, error) {
 }
 
 // and returns the conjunction of two normal forms.
-func and(a, b dnf) (dnf, error) {
+func (al *arena) and(a, b dnf) (dnf, error) {
 	if len(a) == 0 || len(b) == 0 {
 		return nil, nil
 	}
 	if len(a)*len(b) > maxDisjuncts {
 		return nil, errTooComplex
 	}
-	out := make(dnf, 0, len(a)*len(b))
+	out := al.newDNF(len(a) * len(b))
 	for _, x := range a {
 		for _, y := range b {
-			c, ok, err := andConj(x, y)
+			c, ok, err := al.andConj(x, y)
 			if err != nil {
 				return nil, err
 			}
@@ -159,17 +215,17 @@ func and(a, b dnf) (dnf, error) {
 
 // or returns the disjunction of two normal forms, merging disjuncts that are
 // single clauses on the same field into one clause (one set).
-func or(a, b dnf) (dnf, error) {
+func (al *arena) or(a, b dnf) (dnf, error) {
 	if len(a)+len(b) > maxDisjuncts {
 		return nil, errTooComplex
 	}
-	out := make(dnf, 0, len(a)+len(b))
+	out := al.newDNF(len(a) + len(b))
 	out = append(out, a...)
 	out = append(out, b...)
-	return mergeSingles(out), nil
+	return al.mergeSingles(out), nil
 }
 
-func mergeSingles(d dnf) dnf {
+func (al *arena) mergeSingles(d dnf) dnf {
 	var first [NumFields]int
 	n := 0
 	for i := range first {
@@ -198,7 +254,7 @@ func mergeSingles(d dnf) dnf {
 			alts := make([]mval, 0, len(merged.alts)+len(c[0].alts))
 			alts = append(alts, merged.alts...)
 			alts = append(alts, c[0].alts...)
-			out[k] = conj{{field: f, alts: alts}}
+			out[k] = append(al.newConj(1), clause{field: f, alts: alts})
 			continue
 		}
 		first[f] = len(out)
@@ -206,7 +262,7 @@ func mergeSingles(d dnf) dnf {
 	}
 	for _, k := range first {
 		if k >= 0 {
-			out[k] = conj{{field: out[k][0].field, alts: dedupAlts(out[k][0].alts)}}
+			out[k] = append(al.newConj(1), clause{field: out[k][0].field, alts: dedupAlts(out[k][0].alts)})
 		}
 	}
 	return out
@@ -245,6 +301,7 @@ type expandCtx struct {
 	r    Resolver
 	dp   uint32
 	deps *deps
+	al   *arena // nil: allocate normally
 	buf  []piece
 	arr  [4]piece // backing of buf for the common case
 	one  [1]mval  // backing of a single resolved constant
@@ -267,67 +324,54 @@ func errorf(construct, format string, args ...any) error {
 	return &compileError{construct: construct, msg: fmt.Sprintf(format, args...)}
 }
 
-// static symbol expansions (predicates, prerequisites) are computed once.
-var (
-	staticMu  sync.RWMutex
-	predCache map[string][2]dnf // [positive, negated]
-	prereqDNF map[string]dnf
-)
+// Static symbol expansions (predicates, prerequisites) are computed once
+// per symbol and kept on it: lowering asks for them for nearly every
+// comparison, so they are read without a lock or map lookup.
+type symExpansion struct {
+	pos, neg dnf // predicate; pos alone for a prerequisite
+	err      error
+}
 
 func predicateDNF(s *symbol, neg bool, ctx *expandCtx) (dnf, error) {
-	staticMu.RLock()
-	p, ok := predCache[s.name]
-	staticMu.RUnlock()
-	if !ok {
+	x := s.pred.Load()
+	if x == nil {
+		x = &symExpansion{}
 		e, err := parseMatch(s.expansion)
 		if err != nil {
-			return nil, fmt.Errorf("predicate %s: %w", s.name, err)
+			x.err = fmt.Errorf("predicate %s: %w", s.name, err)
+		} else {
+			sub := &expandCtx{}
+			if x.pos, err = sub.expand(e, false, 0); err == nil {
+				x.neg, err = sub.expand(e, true, 0)
+			}
+			x.err = err
 		}
-		sub := &expandCtx{}
-		if p[0], err = sub.expand(e, false, 0); err != nil {
-			return nil, err
-		}
-		if p[1], err = sub.expand(e, true, 0); err != nil {
-			return nil, err
-		}
-		staticMu.Lock()
-		if predCache == nil {
-			predCache = map[string][2]dnf{}
-		}
-		predCache[s.name] = p
-		staticMu.Unlock()
+		s.pred.Store(x) // a concurrent first use computes the same
+	}
+	if x.err != nil {
+		return nil, x.err
 	}
 	if neg {
-		return p[1], nil
+		return x.neg, nil
 	}
-	return p[0], nil
+	return x.pos, nil
 }
 
 func prereqOf(s *symbol) (dnf, error) {
 	if s.prereq == "" {
 		return dnfTrue, nil
 	}
-	staticMu.RLock()
-	d, ok := prereqDNF[s.prereq]
-	staticMu.RUnlock()
-	if ok {
-		return d, nil
+	x := s.pre.Load()
+	if x == nil {
+		x = &symExpansion{}
+		e, err := parseMatch(s.prereq)
+		if err == nil {
+			x.pos, err = (&expandCtx{}).expand(e, false, 0)
+		}
+		x.err = err
+		s.pre.Store(x)
 	}
-	e, err := parseMatch(s.prereq)
-	if err != nil {
-		return nil, err
-	}
-	d, err = (&expandCtx{}).expand(e, false, 0)
-	if err != nil {
-		return nil, err
-	}
-	staticMu.Lock()
-	if prereqDNF == nil {
-		prereqDNF = map[string]dnf{}
-	}
-	prereqDNF[s.prereq] = d
-	staticMu.Unlock()
-	return d, nil
+	return x.pos, x.err
 }
 
 // expand turns e (negated if neg) into normal form.
@@ -356,9 +400,9 @@ func (ctx *expandCtx) expand(e *expr, neg bool, depth int) (dnf, error) {
 				continue
 			}
 			if isAnd {
-				acc, err = and(acc, d)
+				acc, err = ctx.al.and(acc, d)
 			} else {
-				acc, err = or(acc, d)
+				acc, err = ctx.al.or(acc, d)
 			}
 			if err != nil {
 				return nil, err
@@ -375,7 +419,7 @@ func (ctx *expandCtx) expand(e *expr, neg bool, depth int) (dnf, error) {
 		}
 		return nil, nil
 	case eBare:
-		s := lookupSymbol(e.field.name)
+		s := e.field.symbol()
 		if s == nil {
 			return nil, errorf(e.field.name, "unknown field or predicate")
 		}
@@ -396,7 +440,7 @@ func (ctx *expandCtx) expand(e *expr, neg bool, depth int) (dnf, error) {
 		one.val[15] = 1
 		return ctx.cmp(s, lo, w, opEq, []constant{one}, neg, e)
 	case eCmp:
-		s := lookupSymbol(e.field.name)
+		s := e.field.symbol()
 		if s == nil {
 			return nil, errorf(e.field.name, "unknown field")
 		}
@@ -628,17 +672,17 @@ func (ctx *expandCtx) cmp(s *symbol, lo, w int, op relop, consts []constant, neg
 	if len(pre) == 1 && len(pre[0]) == 0 {
 		return body, nil
 	}
-	return and(pre, body)
+	return ctx.al.and(pre, body)
 }
 
 // place shifts a value of a logical bit range into the physical pieces.
 func (ctx *expandCtx) place(v mval) conj {
-	c := make(conj, 0, len(ctx.buf))
+	c := ctx.al.newConj(len(ctx.buf))
 	for _, p := range ctx.buf {
 		var pv mval
 		pv.v = shiftBits(v.v, p.lo, p.n, p.off)
 		pv.m = shiftBits(v.m, p.lo, p.n, p.off)
-		c = append(c, clause{field: p.field, alts: []mval{pv}})
+		c = append(c, clause{field: p.field, alts: ctx.al.one(pv)})
 	}
 	sort.Slice(c, func(i, j int) bool { return c[i].field < c[j].field })
 	return c
@@ -670,13 +714,6 @@ func shiftBits(x [16]byte, from, n, to int) [16]byte {
 	return out
 }
 
-// leaf is the normal form of one comparison in one allocation.
-type leaf struct {
-	d [1]conj
-	c [1]clause
-	a [1]mval
-}
-
 func (ctx *expandCtx) eqSet(vals []mval) (dnf, error) {
 	if len(vals) == 0 {
 		return nil, nil
@@ -689,18 +726,15 @@ func (ctx *expandCtx) eqSet(vals []mval) (dnf, error) {
 			}
 		}
 		if len(vals) == 1 {
-			l := &leaf{}
-			l.a[0] = vals[0]
-			l.c[0] = clause{field: p.field, alts: l.a[:]}
-			l.d[0] = l.c[:]
-			return l.d[:], nil
+			c := append(ctx.al.newConj(1), clause{field: p.field, alts: ctx.al.one(vals[0])})
+			return append(ctx.al.newDNF(1), c), nil
 		}
 		return dnf{conj{{field: p.field, alts: dedupAlts(vals)}}}, nil
 	}
 	var out dnf
 	for _, v := range vals {
 		var err error
-		if out, err = or(out, dnf{ctx.place(v)}); err != nil {
+		if out, err = ctx.al.or(out, append(ctx.al.newDNF(1), ctx.place(v))); err != nil {
 			return nil, err
 		}
 	}
@@ -722,12 +756,12 @@ func (ctx *expandCtx) neSet(vals []mval, w int) (dnf, error) {
 				bit.v = bit.m
 			}
 			var err error
-			if d, err = or(d, dnf{ctx.place(bit)}); err != nil {
+			if d, err = ctx.al.or(d, append(ctx.al.newDNF(1), ctx.place(bit))); err != nil {
 				return nil, err
 			}
 		}
 		var err error
-		if acc, err = and(acc, d); err != nil {
+		if acc, err = ctx.al.and(acc, d); err != nil {
 			return nil, err
 		}
 	}

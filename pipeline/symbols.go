@@ -1,6 +1,9 @@
 package pipeline
 
-import "strconv"
+import (
+	"strconv"
+	"sync/atomic"
+)
 
 // The symbol table: every name the match and action languages know, mapped
 // to physical bits of the datapath key (OVN's lib/logical-fields.c
@@ -38,6 +41,9 @@ type symbol struct {
 	ctWrite bool
 	// readOnly fields cannot be assigned (ct_state, ct.*, ip.frag, ...).
 	readOnly bool
+
+	pre  atomic.Pointer[symExpansion] // prereq in normal form, once computed
+	pred atomic.Pointer[symExpansion] // expansion (predicates), once computed
 }
 
 var symtab = buildSymtab()

@@ -121,10 +121,13 @@ func Kill(pid int, timeout time.Duration) error {
 // Spawn starts argv in the background for programs that do not detach
 // themselves (ovnbpfd, like most Go daemons): in its own session, output
 // appended to logfile, its pid written to pidfile. netns, when not empty, runs
-// it inside that network namespace. The caller does not wait for it.
+// it inside that named network namespace, entering only the network namespace:
+// unlike `ip netns exec`, which remounts /sys, the program keeps the host's
+// bpffs at /sys/fs/bpf, where its pins must outlive it. The caller does not
+// wait for it.
 func Spawn(netns, pidfile, logfile string, env []string, argv ...string) (int, error) {
 	if netns != "" {
-		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
+		argv = append([]string{"nsenter", "--net=/run/netns/" + netns, "--"}, argv...)
 	}
 	log, err := os.OpenFile(logfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

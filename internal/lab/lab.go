@@ -446,7 +446,10 @@ func (l *Lab) startOVNBPFChassis(c *Chassis, ns, ovnbpfd string) error {
 		return err
 	}
 	_, err := daemon.Spawn(ns, filepath.Join(d, "ovnbpfd.pid"), filepath.Join(d, "ovnbpfd.log"), l.chassisEnv(c),
-		ovnbpfd, "--ovsdb=unix:"+l.DBSocket(c.Name))
+		ovnbpfd, "--ovsdb=unix:"+l.DBSocket(c.Name),
+		// Every chassis of every lab keeps its own state and control socket.
+		"--state-dir="+d, "--ctl-socket="+filepath.Join(d, "ovnbpfd.ctl"),
+		"--config="+filepath.Join(d, "ovnbpfd.json"))
 	return err
 }
 

@@ -15,7 +15,6 @@
 package sbjson
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -29,13 +28,18 @@ import (
 var Tables = []string{"Logical_Flow", "Datapath_Binding", "Port_Binding", "Multicast_Group",
 	"Logical_DP_Group", "Address_Set", "Port_Group", "Chassis", "Chassis_Template_Var"}
 
-type sbctlTable struct {
-	Headings []string            `json:"headings"`
-	Data     [][]json.RawMessage `json:"data"`
+// row is one OVSDB row: its values in the order of its table's headings.
+type row struct {
+	cols map[string]int // heading -> index, shared by the table's rows
+	vals []any
 }
 
-// row is one OVSDB row, column name -> decoded value.
-type row map[string]any
+func (r row) get(col string) any {
+	if i, ok := r.cols[col]; ok {
+		return r.vals[i]
+	}
+	return nil
+}
 
 // Snapshot is a parsed set of Southbound tables. It implements
 // pipeline.Resolver for one chassis (Chassis, by name; empty = none).
@@ -47,7 +51,8 @@ type Snapshot struct {
 	Datapaths    map[string]uint32 // Datapath_Binding uuid -> tunnel key
 	DPNames      map[uint32]string // tunnel key -> logical-switch / logical-router name
 	routers      map[uint32]bool
-	ports        map[string]portInfo // logical_port -> binding
+	ports        map[string]portInfo  // logical_port -> binding
+	portKeys     map[string][2]uint32 // logical_port -> (datapath, key): the compiler's hot lookup, kept small
 	portNames    map[[2]uint32]string
 	mcast        map[uint32]map[string]uint32
 	mcastNames   map[[2]uint32]string
@@ -78,36 +83,36 @@ type portInfo struct {
 
 // Parse reads a snapshot.
 func Parse(data []byte) (*Snapshot, error) {
-	var raw map[string]sbctlTable
-	if err := json.Unmarshal(data, &raw); err != nil {
+	doc, err := readJSON(data)
+	if err != nil {
 		return nil, fmt.Errorf("decoding snapshot: %w", err)
 	}
-	for name := range raw {
-		known := false
-		for _, t := range Tables {
-			known = known || t == name
-		}
-		if !known {
+	top, ok := doc.(*jsonObject)
+	if !ok {
+		return nil, fmt.Errorf("decoding snapshot: not a JSON object of tables")
+	}
+	for _, name := range top.keys {
+		if !slices.Contains(Tables, name) {
 			return nil, fmt.Errorf("snapshot: unknown table %q", name)
 		}
 	}
 	tables := map[string][]row{}
-	for name, t := range raw {
-		rows, err := decodeTable(t)
+	for i, name := range top.keys {
+		rows, err := decodeTable(top.vals[i])
 		if err != nil {
 			return nil, fmt.Errorf("table %s: %w", name, err)
 		}
 		tables[name] = rows
 	}
-	if _, ok := raw["Logical_Flow"]; !ok {
+	if _, ok := tables["Logical_Flow"]; !ok {
 		return nil, fmt.Errorf("snapshot has no Logical_Flow table")
 	}
-	if _, ok := raw["Datapath_Binding"]; !ok {
+	if _, ok := tables["Datapath_Binding"]; !ok {
 		return nil, fmt.Errorf("snapshot has no Datapath_Binding table")
 	}
 	s := &Snapshot{
 		Datapaths: map[string]uint32{}, DPNames: map[uint32]string{}, routers: map[uint32]bool{},
-		ports: map[string]portInfo{}, portNames: map[[2]uint32]string{},
+		ports: map[string]portInfo{}, portKeys: map[string][2]uint32{}, portNames: map[[2]uint32]string{},
 		mcast: map[uint32]map[string]uint32{}, mcastNames: map[[2]uint32]string{},
 		addrSets: map[string][]string{}, portGroups: map[string][]string{}, templates: map[string]string{},
 		chassisBy: map[string]string{},
@@ -143,6 +148,7 @@ func Parse(data []byte) (*Snapshot, error) {
 		}
 		name := r.str("logical_port")
 		s.ports[name] = pi
+		s.portKeys[name] = [2]uint32{dp, pi.key}
 		s.portNames[[2]uint32{dp, pi.key}] = name
 		if ps := r.strs("port_security"); len(ps) > 0 && pi.chassis != "" {
 			s.portSec = append(s.portSec, portSecRow{chassis: pi.chassis,
@@ -211,21 +217,46 @@ func Parse(data []byte) (*Snapshot, error) {
 	return s, nil
 }
 
-func decodeTable(t sbctlTable) ([]row, error) {
-	rows := make([]row, 0, len(t.Data))
-	for _, d := range t.Data {
-		if len(d) != len(t.Headings) {
-			return nil, fmt.Errorf("row has %d columns, headings %d", len(d), len(t.Headings))
+// decodeTable decodes `ovn-sbctl --format=json list` output:
+// {"headings": [names], "data": [[datum, ...], ...]}.
+func decodeTable(v any) ([]row, error) {
+	t, ok := v.(*jsonObject)
+	if !ok {
+		return nil, fmt.Errorf("not an object with headings and data")
+	}
+	hv, _ := t.get("headings")
+	dv, _ := t.get("data")
+	headings, ok1 := hv.([]any)
+	data, ok2 := dv.([]any)
+	if (hv != nil && !ok1) || (dv != nil && !ok2) {
+		return nil, fmt.Errorf("headings and data must be arrays")
+	}
+	cols := make(map[string]int, len(headings))
+	names := make([]string, len(headings))
+	for i, h := range headings {
+		name, ok := h.(string)
+		if !ok {
+			return nil, fmt.Errorf("heading %d is not a string", i)
 		}
-		r := row{}
-		for i, h := range t.Headings {
-			v, err := decodeDatum(d[i])
+		cols[name], names[i] = i, name
+	}
+	rows := make([]row, 0, len(data))
+	for _, dv := range data {
+		d, ok := dv.([]any)
+		if !ok {
+			return nil, fmt.Errorf("row is not an array")
+		}
+		if len(d) != len(headings) {
+			return nil, fmt.Errorf("row has %d columns, headings %d", len(d), len(headings))
+		}
+		for i := range d {
+			c, err := convert(d[i])
 			if err != nil {
-				return nil, fmt.Errorf("column %s: %w", h, err)
+				return nil, fmt.Errorf("column %s: %w", names[i], err)
 			}
-			r[h] = v
+			d[i] = c
 		}
-		rows = append(rows, r)
+		rows = append(rows, row{cols: cols, vals: d})
 	}
 	return rows, nil
 }
@@ -233,14 +264,6 @@ func decodeTable(t sbctlTable) ([]row, error) {
 // OVSDB JSON: atoms are strings, numbers, booleans, ["uuid", u]; sets are
 // ["set", [atoms]]; maps are ["map", [[k, v], ...]].
 type uuidRef string
-
-func decodeDatum(raw json.RawMessage) (any, error) {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	return convert(v)
-}
 
 func convert(v any) (any, error) {
 	arr, ok := v.([]any)
@@ -282,7 +305,11 @@ func convert(v any) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			out[fmt.Sprint(k)] = val
+			ks, ok := k.(string)
+			if !ok {
+				ks = fmt.Sprint(k)
+			}
+			out[ks] = val
 		}
 		return out, nil
 	}
@@ -292,7 +319,7 @@ func convert(v any) (any, error) {
 func (r row) uuid() string { return r.ref("_uuid") }
 
 func (r row) ref(col string) string {
-	switch v := r[col].(type) {
+	switch v := r.get(col).(type) {
 	case uuidRef:
 		return string(v)
 	case []any:
@@ -306,7 +333,7 @@ func (r row) ref(col string) string {
 }
 
 func (r row) refs(col string) []string {
-	switch v := r[col].(type) {
+	switch v := r.get(col).(type) {
 	case uuidRef:
 		return []string{string(v)}
 	case []any:
@@ -322,7 +349,7 @@ func (r row) refs(col string) []string {
 }
 
 func (r row) str(col string) string {
-	switch v := r[col].(type) {
+	switch v := r.get(col).(type) {
 	case string:
 		return v
 	case []any:
@@ -335,7 +362,7 @@ func (r row) str(col string) string {
 }
 
 func (r row) strs(col string) []string {
-	switch v := r[col].(type) {
+	switch v := r.get(col).(type) {
 	case string:
 		return []string{v}
 	case []any:
@@ -351,7 +378,7 @@ func (r row) strs(col string) []string {
 }
 
 func (r row) int(col string) int64 {
-	switch v := r[col].(type) {
+	switch v := r.get(col).(type) {
 	case float64:
 		return int64(v)
 	case []any:
@@ -365,10 +392,14 @@ func (r row) int(col string) int64 {
 }
 
 func (r row) smap(col string) map[string]string {
-	m, _ := r[col].(map[string]any)
+	m, _ := r.get(col).(map[string]any)
 	out := make(map[string]string, len(m))
 	for k, v := range m {
-		out[k] = fmt.Sprint(v)
+		if s, ok := v.(string); ok {
+			out[k] = s
+		} else {
+			out[k] = fmt.Sprint(v)
+		}
 	}
 	return out
 }
@@ -377,8 +408,8 @@ func (r row) smap(col string) map[string]string {
 
 // Port implements pipeline.Resolver.
 func (s *Snapshot) Port(name string) (uint32, uint32, bool) {
-	p, ok := s.ports[name]
-	return p.dp, p.key, ok
+	k, ok := s.portKeys[name]
+	return k[0], k[1], ok
 }
 
 // MulticastGroup implements pipeline.Resolver.

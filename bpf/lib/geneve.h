@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Geneve as OVN uses it (REFERENCE.md "Geneve on the wire"): UDP 6081,
+ * VNI = datapath key, one option class 0x0102 type 0x80 length 4 holding
+ * inport << 16 | outport. Outer IPv4 only. */
+#ifndef OVNBPF_GENEVE_H
+#define OVNBPF_GENEVE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "maps.h"
+#include "csum.h"
+#include "parse.h"
+
+#define GENEVE_OPT_CLASS_OVN 0x0102
+#define GENEVE_OPT_TYPE_OVN 0x80
+#define GENEVE_OVN_HDR_LEN (20 + 8 + 8 + 8)   /* outer IPv4, UDP, Geneve, OVN option */
+#define GENEVE_ENCAP_LEN (GENEVE_OVN_HDR_LEN + ETH_HLEN)
+#define GENEVE_MAX_OPTS 8
+#define AF_INET 2
+
+struct geneve_ovn_hdr {
+	struct iphdr ip;
+	struct udphdr udp;
+	__u8 ver_optlen;
+	__u8 flags;
+	__be16 proto;
+	__be32 vni_rsvd;
+	__be16 opt_class;
+	__u8 opt_type;
+	__u8 opt_len;
+	__be32 opt_value;
+};
+_Static_assert(sizeof(struct geneve_ovn_hdr) == GENEVE_OVN_HDR_LEN, "geneve header layout");
+
+/* flow_hash spreads flows over UDP source ports (ECMP in the underlay) from
+ * the inner headers the parser read: addresses, protocol, ports. */
+static __always_inline __u32 flow_hash(const __u8 *pkt)
+{
+	const struct ovnbpf_key *k = (const void *)(pkt - OVNBPF_PKT_OFF);
+	__u32 h = 0x9e3779b9;
+
+	h ^= k->ip4_src;
+	h *= 0x85ebca6b;
+	h ^= k->ip4_dst;
+	h *= 0xc2b2ae35;
+	h ^= ((__u32)k->tp_src << 16) | k->tp_dst;
+	h *= 0x85ebca6b;
+	h ^= k->ip_proto;
+	h ^= *(const ovnbpf_u32a *)(k->ip6_src + 12);
+	h ^= *(const ovnbpf_u32a *)(k->ip6_dst + 12);
+	h ^= ((__u32)k->eth_src[5] << 8) | k->eth_dst[5];
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	return h;
+}
+
+/* lco_sum sums the outer UDP datagram without reading the inner payload
+ * (local checksum offload, as the kernel's tunnels do): an inner TCP, UDP or
+ * ICMPv6 segment with a valid checksum sums to the complement of its
+ * pseudo-header, an ICMPv4 message or an IPv4 header to zero; so only the
+ * UDP/Geneve headers, the inner Ethernet header, an IPv6 header and the
+ * inner pseudo-header are summed. A CHECKSUM_PARTIAL inner packet gets the
+ * same answer: its checksum is completed later to exactly that. Returns -1
+ * when the packet is not of that kind (the caller sums it all). */
+static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_work *s,
+				   const struct geneve_ovn_hdr *h, __u64 *sum)
+{
+	const struct ovnbpf_key *k = (const void *)(s->pkt - OVNBPF_PKT_OFF);
+	__u32 l3 = GENEVE_ENCAP_LEN + (s->l3_off & 0x3ff), l4 = GENEVE_ENCAP_LEN + (s->l4_off & 0x3ff);
+	__u8 l2[20] = {};
+	__u32 l2len = s->l3_off;
+	__u64 acc;
+	__u16 len;
+
+	if (k->ip_frag || !s->l4_proto || (l2len != 14 && l2len != 18))
+		return -1;
+	acc = csum_words(&h->udp, 24);  /* UDP (check 0) + Geneve + option */
+	if (load_hdr(skb, GENEVE_ENCAP_LEN, l2, 14) ||
+	    (l2len == 18 && load_hdr(skb, GENEVE_ENCAP_LEN + 14, l2 + 14, 4)))
+		return -1;
+	acc += csum_words(l2, 20);
+	if (s->is_ip4) {
+		struct {
+			__be32 src, dst;
+			__u8 zero, proto;
+			__be16 len;
+		} ip = { k->ip4_src, k->ip4_dst, 0, s->l4_proto, 0 };
+		__be16 tot;
+
+		if (s->l4_proto != IPPROTO_TCP && s->l4_proto != IPPROTO_UDP && s->l4_proto != IPPROTO_ICMP)
+			return -1;
+		if (load_hdr(skb, l3 + 2, &tot, 2))
+			return -1;
+		len = bpf_ntohs(tot) - (s->l4_off - s->l3_off);
+		if (s->l4_proto == IPPROTO_UDP) {
+			__be16 check;
+
+			if (load_hdr(skb, l4 + 6, &check, 2) || !check)
+				return -1;  /* no inner UDP checksum to vouch for the payload */
+		}
+		if (s->l4_proto != IPPROTO_ICMP) {
+			ip.len = bpf_htons(len);
+			acc += (__u16)~csum_fold(csum_words(&ip, sizeof(ip)));
+		}
+	} else if (s->is_ip6) {
+		struct {
+			__u8 src[16], dst[16];
+			__be32 len;
+			__u8 zero[3], nh;
+		} ip = {};
+		__u8 hdr[40];
+
+		if (s->l4_proto != IPPROTO_TCP && s->l4_proto != IPPROTO_UDP && s->l4_proto != IPPROTO_ICMPV6)
+			return -1;
+		if (s->l4_off != s->l3_off + 40 || load_hdr(skb, l3, hdr, 40))
+			return -1;  /* extension headers: sum it all */
+		acc += csum_words(hdr, 40);
+		len = ((__u16)hdr[4] << 8) | hdr[5];
+		__builtin_memcpy(ip.src, k->ip6_src, 16);
+		__builtin_memcpy(ip.dst, k->ip6_dst, 16);
+		ip.len = bpf_htonl(len);
+		ip.nh = s->l4_proto;
+		acc += (__u16)~csum_fold(csum_words(&ip, sizeof(ip)));
+	} else {
+		return -1;
+	}
+	*sum = acc;
+	return 0;
+}
+
+/* ovnbpf_geneve_push adds (first) or refreshes the outer headers of tunnel
+ * copy pick. The inner frame's Ethernet header is at offset 0 on entry when
+ * first. Returns the device to send on, or a negative drop reason; sets
+ * s->need_neigh when the kernel must resolve the next hop (redirect_neigh). */
+__noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, __u32 pick, int first)
+{
+	const struct ovnbpf_config *cfg;
+	const struct ovnbpf_out *o;
+	__u32 zero = 0, ifindex;
+	struct ovnbpf_nexthop *nh;
+	__u64 now;
+	struct geneve_ovn_hdr h = {};
+	struct bpf_fib_lookup fib = {};
+	struct ethhdr oeth = {};
+	__u32 inner_len, hash;
+	__u16 sport;
+	int gso, rc;
+
+	if (!skb || !s)
+		return -OVNBPF_DROP_ENCAP;
+	cfg = bpf_map_lookup_elem(&ovnbpf_cfg, &zero);
+	if (!cfg)
+		return -OVNBPF_DROP_ENCAP;
+	o = &s->out[pick & (OVNBPF_MAX_OUT - 1)];
+	s->need_neigh = 0;
+	gso = skb->gso_segs > 1;
+	if (first) {
+		if (gso) {
+			struct ethhdr ieth;
+			__u64 fl = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
+				   BPF_F_ADJ_ROOM_ENCAP_L2_ETH | BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN);
+
+			/* room after the MAC header keeps GSO working: the kernel marks
+			 * the packet as UDP-tunnelled and segments the inner frame */
+			if (bpf_skb_load_bytes(skb, 0, &ieth, sizeof(ieth)))
+				return -OVNBPF_DROP_ENCAP;
+			if (bpf_skb_adjust_room(skb, GENEVE_ENCAP_LEN, BPF_ADJ_ROOM_MAC, fl))
+				return -OVNBPF_DROP_ENCAP;
+			if (bpf_skb_store_bytes(skb, GENEVE_ENCAP_LEN, &ieth, sizeof(ieth), 0))
+				return -OVNBPF_DROP_ENCAP;
+		} else if (bpf_skb_change_head(skb, GENEVE_ENCAP_LEN, 0)) {
+			/* any inner protocol (ARP too) */
+			return -OVNBPF_DROP_ENCAP;
+		}
+	}
+	inner_len = skb->len - GENEVE_ENCAP_LEN;  /* the inner frame, its Ethernet header included */
+	hash = flow_hash(o->pkt);
+	/* source port from the inner flow hash, in the ephemeral range */
+	sport = 49152 + (hash & 0x3fff);
+
+	h.ip.version = 4;
+	h.ip.ihl = 5;
+	h.ip.tot_len = bpf_htons(GENEVE_OVN_HDR_LEN + inner_len);
+	h.ip.frag_off = bpf_htons(0x4000);  /* DF, as OVS */
+	h.ip.ttl = 64;
+	h.ip.protocol = IPPROTO_UDP;
+	h.ip.saddr = cfg->encap_ip;
+	h.ip.daddr = o->chassis_ip;
+	h.ip.check = ~csum_fold(csum_words(&h.ip, sizeof(h.ip)));
+	h.udp.source = bpf_htons(sport);
+	h.udp.dest = bpf_htons(OVNBPF_GENEVE_PORT);
+	h.udp.len = bpf_htons(GENEVE_OVN_HDR_LEN - 20 + inner_len);
+	h.ver_optlen = 2;        /* version 0, 8 bytes of options */
+	h.flags = 0x40;          /* C: a critical option is present */
+	h.proto = bpf_htons(ETH_P_TEB);
+	h.vni_rsvd = bpf_htonl(o->dp << 8);
+	h.opt_class = bpf_htons(GENEVE_OPT_CLASS_OVN);
+	h.opt_type = GENEVE_OPT_TYPE_OVN;
+	h.opt_len = 1;
+	h.opt_value = bpf_htonl(((o->inport & 0x7fff) << 16) | (o->outport & 0xffff));
+	{
+		void *p = pkt_at(skb, ETH_HLEN, sizeof(h));
+
+		if (p)
+			__builtin_memcpy(p, &h, sizeof(h));
+		else if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0))
+			return -OVNBPF_DROP_ENCAP;
+	}
+	if (cfg->udp_csum && !gso) {
+		struct {
+			__be32 src, dst;
+			__u8 zero, proto;
+			__be16 len;
+		} ph = { h.ip.saddr, h.ip.daddr, 0, IPPROTO_UDP, h.udp.len };
+		__u64 sum;
+		__u16 c;
+
+		if (lco_sum(skb, s, &h, &sum) < 0) {
+			/* not a packet whose inner checksum vouches for its payload */
+			sum = csum_packet(skb, ETH_HLEN + 20, skb->len);
+			if (sum == ~0ULL)
+				return -OVNBPF_DROP_ENCAP;
+		}
+		sum += csum_words(&ph, sizeof(ph));
+		c = ~csum_fold(sum);
+		if (c == 0)
+			c = 0xffff;
+		{
+			__u16 *p = pkt_at(skb, ETH_HLEN + 20 + 6, 2);
+
+			if (p)
+				*p = c;
+			else if (bpf_skb_store_bytes(skb, ETH_HLEN + 20 + 6, &c, 2, 0))
+				return -OVNBPF_DROP_ENCAP;
+		}
+	}
+	/* next hop by the kernel's FIB and neighbour table (its answer reused
+	 * for a moment: the lookup is the dearest step of an encapsulation) */
+	now = bpf_ktime_get_ns();
+	nh = bpf_map_lookup_elem(&ovnbpf_nexthops, &o->chassis_ip);
+	if (nh && now < nh->expires) {
+		__builtin_memcpy(oeth.h_dest, nh->dmac, ETH_ALEN);
+		__builtin_memcpy(oeth.h_source, nh->smac, ETH_ALEN);
+		ifindex = nh->ifindex;
+	} else {
+		struct ovnbpf_nexthop fresh = {};
+
+		fib.family = AF_INET;
+		fib.ipv4_src = cfg->encap_ip;
+		fib.ipv4_dst = o->chassis_ip;
+		fib.ifindex = cfg->underlay_ifindex;
+		fib.tot_len = bpf_ntohs(h.ip.tot_len);
+		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH || rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
+			/* the neighbour is not resolved yet, or the helper refuses to look
+			 * up on a device without forwarding: bpf_redirect_neigh lets the
+			 * kernel route and resolve (for the last copy only) */
+			s->need_neigh = 1;
+			return cfg->underlay_ifindex;
+		}
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+			return -OVNBPF_DROP_NO_NEIGH;
+		__builtin_memcpy(oeth.h_dest, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(oeth.h_source, fib.smac, ETH_ALEN);
+		ifindex = fib.ifindex;
+		__builtin_memcpy(fresh.dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(fresh.smac, fib.smac, ETH_ALEN);
+		fresh.ifindex = fib.ifindex;
+		fresh.expires = now + OVNBPF_NEXTHOP_NS;
+		bpf_map_update_elem(&ovnbpf_nexthops, &o->chassis_ip, &fresh, BPF_ANY);
+	}
+	oeth.h_proto = bpf_htons(ETH_P_IP);
+	{
+		void *p = pkt_at(skb, 0, sizeof(oeth));
+
+		if (p)
+			__builtin_memcpy(p, &oeth, sizeof(oeth));
+		else if (bpf_skb_store_bytes(skb, 0, &oeth, sizeof(oeth), 0))
+			return -OVNBPF_DROP_ENCAP;
+	}
+	return ifindex;
+}
+
+struct geneve_rx {
+	__u32 vni;
+	__u32 inport;
+	__u32 outport;
+	__u32 inner_off;  /* offset of the inner Ethernet header */
+};
+
+/* geneve_parse recognises a Geneve packet for us. Returns 1 if it is one
+ * (rx filled), 0 if the packet is not ours (pass it to the host), or a
+ * negative drop reason for a malformed Geneve packet. */
+static __always_inline int geneve_parse(struct __sk_buff *skb, const struct ovnbpf_config *cfg,
+					struct geneve_rx *rx)
+{
+	struct ethhdr eh;
+	struct iphdr ih;
+	struct udphdr uh;
+	__u8 g[8];
+	__u32 off, opt_end, hl;
+	int found = 0;
+
+	if (load_hdr(skb, 0, &eh, sizeof(eh)) || eh.h_proto != bpf_htons(ETH_P_IP))
+		return 0;
+	if (load_hdr(skb, ETH_HLEN, &ih, sizeof(ih)))
+		return 0;
+	if (ih.protocol != IPPROTO_UDP || ih.daddr != cfg->encap_ip || ih.version != 4)
+		return 0;
+	hl = ih.ihl * 4;
+	if (hl < 20 || (bpf_ntohs(ih.frag_off) & 0x3fff))
+		return 0;  /* fragments are the host's to reassemble */
+	off = ETH_HLEN + hl;
+	if (load_hdr(skb, off, &uh, sizeof(uh)) || uh.dest != bpf_htons(OVNBPF_GENEVE_PORT))
+		return 0;
+	off += sizeof(uh);
+	if (load_hdr(skb, off, g, sizeof(g)))
+		return -OVNBPF_DROP_PARSE_GENEVE;
+	if ((g[0] >> 6) != 0 || g[2] != 0x65 || g[3] != 0x58)
+		return -OVNBPF_DROP_PARSE_GENEVE;
+	rx->vni = ((__u32)g[4] << 16) | ((__u32)g[5] << 8) | g[6];
+	off += 8;
+	opt_end = off + (g[0] & 0x3f) * 4;
+#pragma unroll
+	for (int i = 0; i < GENEVE_MAX_OPTS; i++) {
+		__u8 oh[4];
+		__be32 v;
+		__u32 len;
+
+		if (off >= opt_end)
+			break;
+		if (load_hdr(skb, off, oh, sizeof(oh)))
+			return -OVNBPF_DROP_PARSE_GENEVE;
+		len = (oh[3] & 0x1f) * 4;
+		if (oh[0] == 0x01 && oh[1] == 0x02 && oh[2] == GENEVE_OPT_TYPE_OVN && len == 4) {
+			if (load_hdr(skb, off + 4, &v, 4))
+				return -OVNBPF_DROP_PARSE_GENEVE;
+			rx->inport = (bpf_ntohl(v) >> 16) & 0x7fff;
+			rx->outport = bpf_ntohl(v) & 0xffff;
+			found = 1;
+		} else if (oh[2] & 0x80) {
+			return -OVNBPF_DROP_GENEVE_OPTION;  /* critical and unknown */
+		}
+		off += 4 + len;
+	}
+	if (off != opt_end)
+		return -OVNBPF_DROP_PARSE_GENEVE;
+	if (!found)
+		return -OVNBPF_DROP_GENEVE_OPTION;
+	if (skb->len < opt_end + ETH_HLEN)
+		return -OVNBPF_DROP_PARSE_GENEVE;
+	rx->inner_off = opt_end;
+	return 1;
+}
+
+/* geneve_pop removes everything before the inner Ethernet header. */
+static __always_inline int geneve_pop(struct __sk_buff *skb, __u32 inner_off)
+{
+	struct ethhdr ieth;
+	__u32 strip = inner_off;  /* outer L3..Geneve plus the inner MAC header's old place */
+
+	if (bpf_skb_load_bytes(skb, inner_off, &ieth, sizeof(ieth)))
+		return -OVNBPF_DROP_DECAP;
+	if (bpf_skb_store_bytes(skb, 0, &ieth, sizeof(ieth), 0))
+		return -OVNBPF_DROP_DECAP;
+	/* bytes after the (now inner) MAC header up to the inner L3 go */
+	if (bpf_skb_adjust_room(skb, -(__s32)strip, BPF_ADJ_ROOM_MAC, 0))
+		return -OVNBPF_DROP_DECAP;
+	return 0;
+}
+#endif

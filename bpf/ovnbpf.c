@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* ovnbpf datapath entry programs.
+ *
+ *   VIF host-side device, tc ingress ─ ovnbpf_vif_ingress ─┐
+ *     parse ─ binding (device, VLAN) ─ ingress pipeline     │
+ *   underlay device, tc ingress ─ ovnbpf_underlay_ingress ─┤
+ *     Geneve check ─ decap ─ parse ─ output-to-local ─ egress pipeline
+ *                                                          ▼
+ *                                  ovnbpf_emit (tail call, once per copy):
+ *                                  rewrite headers, VLAN, Geneve, redirect
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lib/types.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/pipeline.h"
+#include "lib/rewrite.h"
+#include "lib/geneve.h"
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+/* Types maps/ needs that no map declares (bpf2go -type finds them in BTF). */
+const enum ovnbpf_drop_reason *unused_drop_reason __attribute__((unused));
+const enum ovnbpf_opcode *unused_opcode __attribute__((unused));
+const enum ovnbpf_port_type *unused_port_type __attribute__((unused));
+const enum ovnbpf_stat *unused_stat __attribute__((unused));
+const enum ovnbpf_gen_idx *unused_gen_idx __attribute__((unused));
+
+static __always_inline int drop(int reason)
+{
+	count_drop(reason);
+	return TC_ACT_SHOT;
+}
+
+/* start resets the per-packet state and the key. */
+static __always_inline struct ovnbpf_work *start(struct __sk_buff *skb)
+{
+	struct ovnbpf_work *s = scratch_get();
+	if (!s)
+		return 0;
+	/* the key; the rest of the thread is set where the pipeline starts */
+	__builtin_memset(&s->cur.key, 0, sizeof(s->cur.key));
+	s->cur.depth = 0;
+	s->cur.hops = 0;
+	s->cur.from_tunnel = 0;
+	s->cur.mc_idx = 0;
+	s->n_jobs = 0;
+	s->n_out = 0;
+	s->n_tun = 0;
+	s->emit_idx = 0;
+	s->tun_done = 0;
+	s->verdict = 0;
+	s->pkt_len = skb->len;
+	s->uncacheable = 0;
+	s->dir_loaded = 0;
+	s->gen = gen_read(OVNBPF_GEN_TABLES);
+	s->cepoch = gen_read(OVNBPF_GEN_CONTROL);
+	s->depoch = gen_read(OVNBPF_GEN_DATAPATH);
+	return s;
+}
+
+/* finish remembers what the packet holds before the pipeline changes the key. */
+static __always_inline int finish(struct __sk_buff *skb, struct ovnbpf_work *s)
+{
+	__builtin_memcpy(s->pkt, &s->cur.raw[OVNBPF_PKT_OFF], OVNBPF_PKT_BYTES);
+	s->pkt_in_key = 0;
+	return 0;
+}
+
+static __always_inline int ovnbpf_pkt_differs(const __u8 *a, const __u8 *b)
+{
+	const ovnbpf_u64a *x = (const void *)a, *y = (const void *)b;
+	__u64 acc = 0;
+
+#pragma unroll
+	for (int i = 0; i < OVNBPF_PKT_BYTES / 8; i++)
+		acc |= x[i] ^ y[i];
+	return acc != 0;
+}
+
+/* flow_key_set records where the packet came from and what it holds (the
+ * packet fields just parsed) as the flow cache's key. */
+static __always_inline void flow_key_set(struct ovnbpf_work *s, __u32 ifindex, __u32 dp, __u32 inport,
+					 __u32 outport, __u8 from_tunnel)
+{
+	if (s->is_ip4) {
+		s->fkey_v4 = 1;
+		s->fkey4.ifindex = ifindex;
+		s->fkey4.dp = dp;
+		s->fkey4.inport = inport;
+		s->fkey4.outport = outport;
+		s->fkey4.vlan_tci = s->cur.key.vlan_tci;
+		s->fkey4.from_tunnel = from_tunnel;
+		s->fkey4.pad = 0;
+		__builtin_memcpy(s->fkey4.l2l3, &s->cur.raw[OVNBPF_PKT_OFF], OVNBPF_FLOW4_L2L3);
+		__builtin_memcpy(s->fkey4.l4, &s->cur.raw[OVNBPF_PKT_OFF + OVNBPF_FLOW4_L4_OFF], OVNBPF_FLOW4_L4);
+		return;
+	}
+	s->fkey_v4 = 0;
+	s->fkey.ifindex = ifindex;
+	s->fkey.dp = dp;
+	s->fkey.inport = inport;
+	s->fkey.outport = outport;
+	s->fkey.vlan_tci = s->cur.key.vlan_tci;
+	s->fkey.from_tunnel = from_tunnel;
+	s->fkey.pad = 0;
+	__builtin_memcpy(s->fkey.pkt, &s->cur.raw[OVNBPF_PKT_OFF], OVNBPF_PKT_BYTES);
+}
+
+/* cache_lookup: a hit fills s->out as the pipeline would have and returns
+ * the entry (for strip_vlan); a miss returns NULL. */
+static __always_inline struct ovnbpf_flow *cache_lookup(struct ovnbpf_work *s)
+{
+	struct ovnbpf_flow *f;
+	__u32 n, ndev;
+
+	if (s->fkey_v4)
+		f = bpf_map_lookup_elem(&ovnbpf_flows4, &s->fkey4);
+	else
+		f = bpf_map_lookup_elem(&ovnbpf_flows, &s->fkey);
+	if (!f || f->gen != s->gen || f->cepoch != s->cepoch || f->depoch != s->depoch ||
+	    f->n_out == 0 || f->n_out > OVNBPF_CACHE_OUT || f->n_tun > f->n_out) {
+		count_stat(OVNBPF_STAT_CACHE_MISS);
+		return 0;
+	}
+	n = f->n_out;
+	ndev = n - f->n_tun;
+	for (int i = 0; i < OVNBPF_CACHE_OUT; i++) {
+		struct ovnbpf_out *o;
+		__u32 slot;
+
+		if (i >= n)
+			break;
+		/* devices at the start of out[], tunnels at its end */
+		slot = i < ndev ? i : OVNBPF_MAX_OUT - 1 - (i - ndev);
+		o = &s->out[slot & (OVNBPF_MAX_OUT - 1)];
+		o->kind = f->out[i].kind;
+		o->vlan = f->out[i].vlan;
+		o->ifindex = f->out[i].ifindex;
+		o->chassis_ip = f->out[i].chassis_ip;
+		o->dp = f->out[i].dp;
+		o->inport = f->out[i].inport;
+		o->outport = f->out[i].outport;
+		__builtin_memcpy(o->pkt, f->pkt, OVNBPF_PKT_BYTES);
+	}
+	s->n_out = n;
+	s->n_tun = f->n_tun;
+	count_stat(OVNBPF_STAT_CACHE_HIT);
+	return f;
+}
+
+static __always_inline void cache_insert(struct ovnbpf_work *s, __u8 strip_vlan)
+{
+	__u32 n = s->n_out, ndev = s->n_out - s->n_tun;
+	long ret;
+
+	if (s->uncacheable || n == 0 || n > OVNBPF_CACHE_OUT || s->n_tun > n)
+		return;
+	s->fval.gen = s->gen;
+	s->fval.cepoch = s->cepoch;
+	s->fval.depoch = s->depoch;
+	s->fval.n_out = n;
+	s->fval.n_tun = s->n_tun;
+	s->fval.strip_vlan = strip_vlan;
+	for (int i = 0; i < OVNBPF_CACHE_OUT; i++) {
+		struct ovnbpf_out *o;
+		__u32 slot;
+
+		if (i >= n)
+			break;
+		slot = i < ndev ? i : OVNBPF_MAX_OUT - 1 - (i - ndev);
+		o = &s->out[slot & (OVNBPF_MAX_OUT - 1)];
+		if (i == 0)
+			__builtin_memcpy(s->fval.pkt, o->pkt, OVNBPF_PKT_BYTES);
+		else if (ovnbpf_pkt_differs(s->fval.pkt, o->pkt))
+			return;  /* copies that differ (a clone that rewrote): not cached */
+		s->fval.out[i].kind = o->kind;
+		s->fval.out[i].vlan = o->vlan;
+		s->fval.out[i].ifindex = o->ifindex;
+		s->fval.out[i].chassis_ip = o->chassis_ip;
+		s->fval.out[i].dp = o->dp;
+		s->fval.out[i].inport = o->inport;
+		s->fval.out[i].outport = o->outport;
+	}
+	if (s->fkey_v4)
+		ret = bpf_map_update_elem(&ovnbpf_flows4, &s->fkey4, &s->fval, BPF_ANY);
+	else
+		ret = bpf_map_update_elem(&ovnbpf_flows, &s->fkey, &s->fval, BPF_ANY);
+	if (!ret)
+		count_stat(OVNBPF_STAT_CACHE_INSERT);
+}
+
+/* emit sends the copies: the common single plain device copy right here,
+ * anything else through the emit program (tail call per copy). */
+static __always_inline int emit(struct __sk_buff *skb, struct ovnbpf_work *s, const int tunnels)
+{
+	int ret;
+
+	if (s->n_out == 0)
+		return TC_ACT_SHOT;  /* each thread counted its own drop */
+	if (s->n_out == 1 && s->n_tun == 0 && s->out[0].kind == OVNBPF_OUT_DEVICE && !s->out[0].vlan) {
+		ret = ovnbpf_rewrite(skb, s, 0, 0, 1);
+		if (ret < 0)
+			return drop(ret);
+		return bpf_redirect(s->out[0].ifindex, 0);
+	}
+	if (tunnels && s->n_out == 1 && s->n_tun == 1) {
+		int ifindex;
+
+		ret = ovnbpf_rewrite(skb, s, OVNBPF_MAX_OUT - 1, 0, 1);
+		if (ret < 0)
+			return drop(ret);
+		ifindex = ovnbpf_geneve_push(skb, s, OVNBPF_MAX_OUT - 1, 1);
+		if (ifindex < 0)
+			return drop(ifindex);
+		if (s->need_neigh)
+			return bpf_redirect_neigh(ifindex, 0, 0, 0);
+		return bpf_redirect(ifindex, 0);
+	}
+	s->emit_idx = 0;
+	bpf_tail_call(skb, &ovnbpf_jmp, OVNBPF_TAIL_EMIT);
+	return drop(-OVNBPF_DROP_TOO_MANY_COPIES);
+}
+
+SEC("tc")
+int ovnbpf_vif_ingress(struct __sk_buff *skb)
+{
+	struct ovnbpf_work *s = start(skb);
+	struct ovnbpf_vif_key vk = { .ifindex = skb->ingress_ifindex };
+	struct ovnbpf_vif *v = 0;
+	struct ovnbpf_flow *f;
+	__u8 strip = 0;
+	int ret;
+
+	if (!s)
+		return drop(-OVNBPF_DROP_NO_SCRATCH);
+	if (!vk.ifindex)
+		vk.ifindex = skb->ifindex;
+	ret = ovnbpf_parse(skb, s);
+	if (ret < 0)
+		return drop(ret);
+	flow_key_set(s, vk.ifindex, 0, 0, 0, 0);
+	f = cache_lookup(s);
+	if (f) {
+		if (f->strip_vlan) {
+			if (bpf_skb_vlan_pop(skb))
+				return drop(-OVNBPF_DROP_PARSE_VLAN);
+			__builtin_memset(&s->cur.key, 0, sizeof(s->cur.key));
+			ret = ovnbpf_parse(skb, s);
+			if (ret < 0)
+				return drop(ret);
+		}
+		s->pkt_in_key = 1;
+		return emit(skb, s, 1);
+	}
+	if (s->cur.key.vlan_tci) {
+		/* a nested container: (parent VIF, tag) names the port, the tag goes */
+		vk.vlan = bpf_ntohs(s->cur.key.vlan_tci) & 0xfff;
+		v = bpf_map_lookup_elem(&ovnbpf_vifs, &vk);
+		if (v) {
+			if (bpf_skb_vlan_pop(skb))
+				return drop(-OVNBPF_DROP_PARSE_VLAN);
+			__builtin_memset(&s->cur.key, 0, sizeof(s->cur.key));
+			ret = ovnbpf_parse(skb, s);
+			if (ret < 0)
+				return drop(ret);
+			strip = 1;
+		}
+	}
+	if (!v) {
+		vk.vlan = 0;
+		v = bpf_map_lookup_elem(&ovnbpf_vifs, &vk);
+	}
+	if (!v)
+		return drop(-OVNBPF_DROP_UNKNOWN_PORT);  /* fail-secure */
+	s->cur.key.dp = bpf_htonl(v->dp);
+	s->cur.key.inport = bpf_htonl(v->port);
+	s->cur.key.ct_zone = bpf_htons(v->ct_zone);
+	s->cur.key.flags = bpf_htonl(v->flags);
+	s->cur.pipeline = 0;
+	s->cur.table = 0;
+	s->cur.stage = OVNBPF_STAGE_TABLE;
+	finish(skb, s);
+	pipeline_run(s);
+	cache_insert(s, strip);
+	return emit(skb, s, 1);
+}
+
+SEC("tc")
+int ovnbpf_underlay_ingress(struct __sk_buff *skb)
+{
+	struct ovnbpf_work *s;
+	struct ovnbpf_config *cfg;
+	struct geneve_rx rx = {};
+	__u32 zero = 0;
+	int ret;
+
+	cfg = bpf_map_lookup_elem(&ovnbpf_cfg, &zero);
+	if (!cfg || !cfg->encap_ip)
+		return TC_ACT_OK;
+	ret = geneve_parse(skb, cfg, &rx);
+	if (ret == 0)
+		return TC_ACT_OK;  /* not Geneve for us: the host's */
+	if (ret < 0)
+		return drop(ret);
+	s = start(skb);
+	if (!s)
+		return drop(-OVNBPF_DROP_NO_SCRATCH);
+	ret = geneve_pop(skb, rx.inner_off);
+	if (ret < 0)
+		return drop(ret);
+	s->pkt_len = skb->len;
+	ret = ovnbpf_parse(skb, s);
+	if (ret < 0)
+		return drop(ret);
+	flow_key_set(s, skb->ifindex, rx.vni, rx.inport, rx.outport, 1);
+	if (cache_lookup(s)) {
+		s->pkt_in_key = 1;
+		return emit(skb, s, 0 /* a tunnel never sends to a tunnel */);
+	}
+	finish(skb, s);
+	s->cur.key.dp = bpf_htonl(rx.vni);
+	s->cur.key.inport = bpf_htonl(rx.inport);
+	s->cur.key.outport = bpf_htonl(rx.outport);
+	s->cur.from_tunnel = 1;
+	s->cur.pipeline = 0;
+	s->cur.stage = OVNBPF_STAGE_OUTPUT;  /* the sender ran ingress */
+	pipeline_run(s);
+	cache_insert(s, 0);
+	return emit(skb, s, 0 /* a tunnel never sends to a tunnel */);
+}
+
+SEC("tc")
+int ovnbpf_emit(struct __sk_buff *skb)
+{
+	struct ovnbpf_work *s = scratch_get();
+	struct ovnbpf_out *o;
+	__u32 last, pick, idx;
+	int ret;
+
+	if (!s)
+		return drop(-OVNBPF_DROP_NO_SCRATCH);
+	idx = s->emit_idx;
+	if (idx >= s->n_out || idx >= OVNBPF_MAX_OUT)
+		return TC_ACT_SHOT;
+	pick = idx < s->n_out - s->n_tun ? idx : OVNBPF_MAX_OUT - 1 - (idx - (s->n_out - s->n_tun));
+	pick &= OVNBPF_MAX_OUT - 1;
+	last = idx + 1 >= s->n_out;
+	o = &s->out[pick];
+	s->emit_idx = idx + 1;
+	if (o->kind == OVNBPF_OUT_DEVICE) {
+		ret = ovnbpf_rewrite(skb, s, pick, 0, last);
+		if (ret < 0)
+			goto next_drop;
+		if (o->vlan && bpf_skb_vlan_push(skb, bpf_htons(0x8100), o->vlan)) {
+			ret = -OVNBPF_DROP_REWRITE;
+			goto next_drop;
+		}
+		if (last)
+			return bpf_redirect(o->ifindex, 0);
+		if (bpf_clone_redirect(skb, o->ifindex, 0))
+			count_drop(-OVNBPF_DROP_REDIRECT);
+		if (o->vlan)
+			bpf_skb_vlan_pop(skb);
+	} else {
+		/* tunnel copies come after every device copy: the first one
+		 * encapsulates, the next ones only change the outer headers */
+		int first = !s->tun_done;
+		int ifindex;
+
+		ret = ovnbpf_rewrite(skb, s, pick, first ? 0 : GENEVE_ENCAP_LEN, last);
+		if (ret < 0)
+			goto next_drop;
+		ifindex = ovnbpf_geneve_push(skb, s, pick, first);
+		if (ifindex < 0) {
+			ret = ifindex;
+			if (!first)
+				goto next_drop;
+			return drop(ret);  /* the packet may be half-built */
+		}
+		s->tun_done = 1;
+		if (s->need_neigh) {
+			if (last)
+				return bpf_redirect_neigh(ifindex, 0, 0, 0);
+			ret = -OVNBPF_DROP_NO_NEIGH;
+			goto next_drop;
+		}
+		if (last)
+			return bpf_redirect(ifindex, 0);
+		if (bpf_clone_redirect(skb, ifindex, 0))
+			count_drop(-OVNBPF_DROP_REDIRECT);
+	}
+	goto next;
+next_drop:
+	count_drop(ret);
+	if (last)
+		return TC_ACT_SHOT;
+next:
+	bpf_tail_call(skb, &ovnbpf_jmp, OVNBPF_TAIL_EMIT);
+	return drop(-OVNBPF_DROP_TOO_MANY_COPIES);
+}

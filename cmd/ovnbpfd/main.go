@@ -1,0 +1,210 @@
+// Command ovnbpfd is the ovnbpf node daemon: it registers this host as an OVN
+// chassis, binds its VIFs and programs the eBPF datapath from the Southbound
+// DB. See docs/ovnbpfd.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ovnbpf/ovnbpf/controller"
+)
+
+type options struct {
+	ovsdb         string
+	configFile    string
+	stateDir      string
+	ctlSocket     string
+	pidfile       string
+	logFile       string
+	logLevel      string
+	logFormat     string
+	detach        bool
+	cleanupOnExit bool
+	metrics       string
+	ovsCompat     bool
+	datapath      string
+	netns         string
+	settings      map[string]*string
+}
+
+func parseFlags(args []string) (*options, map[string]string, error) {
+	fs := flag.NewFlagSet("ovnbpfd", flag.ContinueOnError)
+	o := &options{settings: map[string]*string{}}
+	fs.StringVar(&o.ovsdb, "ovsdb", "unix:/var/run/openvswitch/db.sock",
+		"local Open_vSwitch database (chassis external_ids and VIF Interfaces); \"\" for none")
+	fs.StringVar(&o.configFile, "config", "/etc/ovnbpf/ovnbpfd.json",
+		"JSON config file with the same keys as the external_ids (optional)")
+	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/ovnbpf", "folder for host-id and ports.json (one per chassis)")
+	fs.StringVar(&o.ctlSocket, "ctl-socket", "/var/run/ovnbpf/ovnbpfd.ctl", "control socket for ovnbpfctl")
+	fs.StringVar(&o.pidfile, "pidfile", "", "write the daemon's pid here")
+	fs.StringVar(&o.logFile, "log-file", "", "append logs here instead of stderr")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&o.detach, "detach", false, "run in the background (needs --pidfile)")
+	fs.BoolVar(&o.cleanupOnExit, "cleanup-on-exit", false,
+		"on exit remove this chassis from the Southbound DB and unpin the datapath (default: leave it forwarding)")
+	fs.StringVar(&o.metrics, "metrics-address", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9476)")
+	fs.BoolVar(&o.ovsCompat, "ovs-compat", false, "keep br-int in the local OVSDB as ovn-controller would")
+	fs.StringVar(&o.netns, "netns", "",
+		"run in this named network namespace (/run/netns/NAME), keeping the host's mounts and bpffs (unlike `ip netns exec`)")
+	fs.StringVar(&o.datapath, "datapath", "bpf",
+		"bpf: load and program the eBPF datapath (needs root and bpffs); none: register and bind only (no port is ever reported up)")
+	help := map[string]string{
+		controller.KeySystemID:       "chassis name (external_ids:system-id)",
+		controller.KeyHostname:       "chassis hostname (default: the host's)",
+		controller.KeyRemote:         "Southbound remotes, comma-separated (tcp:IP:6642,...)",
+		controller.KeyProbeInterval:  "Southbound inactivity probe in ms (0 disables)",
+		controller.KeyEncapType:      "tunnel type (geneve only)",
+		controller.KeyEncapIP:        "this chassis' underlay IPv4 address",
+		controller.KeyBridge:         "integration bridge whose Interfaces are the VIFs",
+		controller.KeyBridgeMappings: "physnet:bridge,... for localnet ports",
+		controller.KeyMonitorAll:     "true: monitor the whole Southbound DB, not only local datapaths",
+		controller.KeyCMSOptions:     "ovn-cms-options for the Chassis row",
+	}
+	for _, k := range controller.ConfigKeys {
+		o.settings[k] = fs.String(k, "", help[k]+" (overrides external_ids and the config file)")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	set := map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		if _, ok := o.settings[f.Name]; ok {
+			set[f.Name] = f.Value.String()
+		}
+	})
+	if o.detach && o.pidfile == "" {
+		return nil, nil, errors.New("--detach needs --pidfile")
+	}
+	if o.datapath != "bpf" && o.datapath != "none" {
+		return nil, nil, fmt.Errorf("--datapath=%q: use bpf or none", o.datapath)
+	}
+	return o, set, nil
+}
+
+func newLogger(o *options) (*slog.Logger, io.Closer, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, nil, fmt.Errorf("--log-level=%q: %w", o.logLevel, err)
+	}
+	var w io.Writer = os.Stderr
+	var closer io.Closer = io.NopCloser(nil)
+	if o.logFile != "" {
+		f, err := os.OpenFile(o.logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening log file: %w", err)
+		}
+		w, closer = f, f
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), closer, nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), closer, nil
+	}
+	return nil, nil, fmt.Errorf("--log-format=%q: use text or json", o.logFormat)
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ovnbpfd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	o, set, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if o.netns != "" && os.Getenv(netnsEnv) == "" {
+		return enterNetns(o.netns)
+	}
+	if o.detach && os.Getenv(detachedEnv) == "" {
+		return detach(o)
+	}
+	log, closer, err := newLogger(o)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if o.pidfile != "" {
+		if err := writePidfile(o.pidfile); err != nil {
+			return err
+		}
+		defer os.Remove(o.pidfile)
+	}
+	if o.ovsCompat && o.ovsdb == "" {
+		return errors.New("--ovs-compat needs a local OVSDB (--ovsdb)")
+	}
+
+	ctl, err := controller.New(controller.Options{OVSDB: o.ovsdb, ConfigFile: o.configFile, Flags: set,
+		StateDir: o.stateDir, Log: log, OVSCompat: o.ovsCompat,
+		NewDatapath: func(systemID string) (controller.Datapath, error) {
+			if o.datapath == "none" {
+				log.Warn("--datapath=none: ports are claimed but never reported up, nb_cfg is not acknowledged")
+				return nil, nil
+			}
+			d, err := controller.NewBPFDatapath(systemID)
+			if err != nil {
+				return nil, fmt.Errorf("%w (run as root with bpffs at /sys/fs/bpf, or --datapath=none)", err)
+			}
+			log.Info("datapath loaded", "pins", d.PinDir())
+			return d, nil
+		}})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := ctl.ServeCtl(ctx, o.ctlSocket, log); err != nil {
+		return err
+	}
+	if o.metrics != "" {
+		if err := serveMetrics(ctx, o.metrics, ctl, log); err != nil {
+			return err
+		}
+	}
+	log.Info("ovnbpfd starting", "ovsdb", o.ovsdb, "config", o.configFile, "state-dir", o.stateDir,
+		"ctl-socket", o.ctlSocket, "flags", strings.Join(keys(set), ","))
+	runErr := ctl.Run(ctx)
+	stop()
+	defer ctl.Close()
+	if o.cleanupOnExit {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := ctl.Cleanup(cctx); err != nil {
+			log.Error("cleanup on exit", "err", err)
+			return errors.Join(runErr, err)
+		}
+		log.Info("chassis removed from the Southbound DB (--cleanup-on-exit)")
+	} else if runErr == nil {
+		log.Info("exiting; the pinned datapath keeps forwarding")
+	}
+	return runErr
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,628 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/ovnbpf/ovnbpf/controller/sbdb"
+	"github.com/ovnbpf/ovnbpf/loader"
+	"github.com/ovnbpf/ovnbpf/maps"
+	"github.com/ovnbpf/ovnbpf/pipeline"
+)
+
+// BPFDatapath is the Datapath the daemon runs: it compiles the local
+// datapaths' logical flows with pipeline.Compiler (incrementally: only new,
+// changed or invalidated flows are recompiled, only changed tables are
+// written), installs them with maps.Installer, writes the port, binding and
+// multicast maps with maps.State, and attaches the programs (loader) to the
+// VIFs and the underlay device. Apply returns once the maps hold the state.
+type BPFDatapath struct {
+	dp   *loader.Datapath
+	inst *maps.Installer
+	st   *maps.State
+	comp *pipeline.Compiler
+	res  *stateResolver
+
+	flows map[string]string // lflow uuid -> signature compiled
+	// rows remembers which Southbound row (and local datapaths) each lflow
+	// was converted from: an unchanged row is not converted again.
+	rows     map[string]flowRow
+	ports    map[[2]uint32]maps.Port
+	binds    map[vifKey][2]uint32 // device binding -> (dp, port)
+	mcast    map[[2]uint32]string
+	attached map[string]int // ifname -> ifindex carrying a program
+	underlay string
+	config   string
+	zones    map[string]uint16 // logical port -> conntrack zone
+	tables   map[maps.TableID]bool
+	// Unsupported lists the lflows the compiler could not handle (uuid:
+	// reason), from the last Apply; they are skipped, the rest is installed.
+	Unsupported []string
+}
+
+type flowRow struct {
+	row *sbdb.LogicalFlow
+	dps string
+}
+
+type vifKey struct {
+	ifindex uint32
+	vlan    uint16
+}
+
+// NewBPFDatapath loads (or re-attaches to) the datapath pinned for this
+// chassis under loader.PinDir(systemID).
+func NewBPFDatapath(systemID string) (*BPFDatapath, error) {
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
+		// `ip netns exec` mounts a fresh /sys without it; pins made on a
+		// private bpffs would vanish with the daemon, and so would the
+		// datapath.
+		return nil, fmt.Errorf("/sys/fs/bpf is not the host's bpffs (mount -t bpf bpf /sys/fs/bpf; " +
+			"inside a network namespace start ovnbpfd with `nsenter --net=/run/netns/NAME`, not `ip netns exec`, which remounts /sys)")
+	}
+	d, err := loader.Load(loader.PinDir(systemID), nil)
+	if err != nil {
+		return nil, fmt.Errorf("loading the datapath: %w", err)
+	}
+	inst, err := maps.NewInstaller(&d.Objs.DatapathMaps)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("reading the installed tables: %w", err)
+	}
+	res := &stateResolver{}
+	return &BPFDatapath{dp: d, inst: inst, st: maps.NewState(&d.Objs.DatapathMaps),
+		comp: pipeline.NewCompiler(res), res: res, flows: map[string]string{}, rows: map[string]flowRow{},
+		ports: map[[2]uint32]maps.Port{}, binds: map[vifKey][2]uint32{}, mcast: map[[2]uint32]string{},
+		attached: map[string]int{}, zones: map[string]uint16{}, tables: map[maps.TableID]bool{}}, nil
+}
+
+// Problems returns what the last Apply skipped: lflows the compiler could
+// not handle (with uuid and reason) and malformed port security.
+func (b *BPFDatapath) Problems() []string { return b.Unsupported }
+
+// PinDir is where the datapath is pinned.
+func (b *BPFDatapath) PinDir() string { return b.dp.PinDir }
+
+// Close releases the loaded objects; the pins stay (the datapath forwards).
+func (b *BPFDatapath) Close() error { return b.dp.Close() }
+
+// Cleanup removes every pin of this chassis (--cleanup-on-exit).
+func (b *BPFDatapath) Cleanup(context.Context) error {
+	for ifname := range b.attached {
+		_ = b.dp.Detach(ifname, loader.HookVIF)
+	}
+	if b.underlay != "" {
+		_ = b.dp.Detach(b.underlay, loader.HookUnderlay)
+	}
+	b.dp.Close()
+	return loader.Unpin(b.dp.PinDir)
+}
+
+// Apply makes the datapath forward s.
+func (b *BPFDatapath) Apply(ctx context.Context, s *State) error {
+	facts := newResolverFacts(s)
+	if s.Full {
+		b.res.set(facts)
+		b.comp.InvalidateAll()
+	} else {
+		b.invalidate(b.res.facts, facts)
+		b.res.set(facts)
+	}
+	if err := b.applyConfig(s); err != nil {
+		return err
+	}
+	if err := b.applyFlows(s, facts); err != nil {
+		return err
+	}
+	return b.applyPorts(s, facts)
+}
+
+// invalidate tells the compiler which names changed meaning.
+func (b *BPFDatapath) invalidate(old, nw *resolverFacts) {
+	if old == nil {
+		return
+	}
+	for name, v := range nw.ports {
+		if o, ok := old.ports[name]; !ok || o != v {
+			b.comp.InvalidatePort(name)
+		}
+	}
+	for name := range old.ports {
+		if _, ok := nw.ports[name]; !ok {
+			b.comp.InvalidatePort(name)
+		}
+	}
+	for name, v := range nw.resident {
+		if old.resident[name] != v {
+			b.comp.InvalidateChassisResident(name)
+		}
+	}
+	for name := range old.resident {
+		if !nw.resident[name] {
+			b.comp.InvalidateChassisResident(name)
+		}
+	}
+	diffSets(old.addrSets, nw.addrSets, b.comp.InvalidateAddressSet)
+	diffSets(old.portGroups, nw.portGroups, b.comp.InvalidatePortGroup)
+	for k, v := range nw.mcast {
+		if o, ok := old.mcast[k]; !ok || o != v {
+			b.comp.InvalidateDatapath(k.dp)
+		}
+	}
+	for dp, r := range nw.routers {
+		if old.routers[dp] != r {
+			b.comp.InvalidateDatapath(dp)
+		}
+	}
+}
+
+func diffSets(old, nw map[string][]string, inval func(string)) {
+	for n, v := range nw {
+		if o, ok := old[n]; !ok || strings.Join(o, ",") != strings.Join(v, ",") {
+			inval(n)
+		}
+	}
+	for n := range old {
+		if _, ok := nw[n]; !ok {
+			inval(n)
+		}
+	}
+}
+
+// applyConfig writes the chassis settings and attaches the underlay program
+// to the device that holds the encap IP.
+func (b *BPFDatapath) applyConfig(s *State) error {
+	if len(s.EncapIPs) == 0 {
+		return fmt.Errorf("no encap IP")
+	}
+	ip, err := netip.ParseAddr(s.EncapIPs[0])
+	if err != nil {
+		return fmt.Errorf("encap IP %q: %w", s.EncapIPs[0], err)
+	}
+	link, err := linkWithAddr(ip)
+	if err != nil {
+		return err
+	}
+	a := link.Attrs()
+	sig := fmt.Sprint(ip, a.Index)
+	if sig != b.config {
+		if err := b.st.SetConfig(ip, uint32(a.Index), true); err != nil {
+			return err
+		}
+		if err := b.dp.Attach(a.Name, a.Index, loader.HookUnderlay); err != nil {
+			return err
+		}
+		b.config, b.underlay = sig, a.Name
+	}
+	return nil
+}
+
+// linkWithAddr finds the device carrying ip (the Geneve underlay).
+func linkWithAddr(ip netip.Addr) (netlink.Link, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if got, ok := netip.AddrFromSlice(a.IP.To4()); ok && got == ip {
+			l, err := netlink.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				return nil, fmt.Errorf("underlay device: %w", err)
+			}
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("ovn-encap-ip %s is on no device of this host: add it to the underlay device, or set external_ids:ovn-encap-ip to this host's address", ip)
+}
+
+// applyFlows compiles what changed and installs the tables that changed.
+func (b *BPFDatapath) applyFlows(s *State, f *resolverFacts) error {
+	want := map[string]pipeline.LogicalFlow{}
+	keep := map[string]bool{} // unchanged since the last Apply
+	rows := make(map[string]flowRow, len(s.Flows))
+	for uuid, lf := range s.Flows {
+		dps := localDatapaths(lf, s, f)
+		if len(dps) == 0 {
+			continue
+		}
+		r := flowRow{row: lf, dps: fmt.Sprint(dps)}
+		rows[uuid] = r
+		if old, ok := b.rows[uuid]; ok && old == r && !s.Full {
+			keep[uuid] = true
+			continue
+		}
+		want[uuid] = toPipelineFlow(lf, dps)
+	}
+	b.rows = rows
+	// ovn-controller's port security tables, for the VIFs bound here.
+	var psErrs []string
+	for name, lp := range s.LocalPorts {
+		pb := s.Ports[name]
+		if pb == nil || len(pb.PortSecurity) == 0 || lp.Ifindex == 0 {
+			continue
+		}
+		flows, err := pipeline.PortSecurityFlows(pipeline.PortSecurity{Port: name, Datapath: f.ports[name].dp, Entries: pb.PortSecurity})
+		if err != nil {
+			psErrs = append(psErrs, err.Error())
+			continue
+		}
+		for _, pf := range flows {
+			want[pf.UUID] = pf
+		}
+	}
+	var upserts []pipeline.LogicalFlow
+	for uuid, pf := range want {
+		sig := flowSig(pf)
+		if b.flows[uuid] != sig {
+			upserts = append(upserts, pf)
+			b.flows[uuid] = sig
+		}
+	}
+	for uuid := range b.flows {
+		if _, ok := want[uuid]; !ok && !keep[uuid] {
+			b.comp.Delete(uuid)
+			delete(b.flows, uuid)
+		}
+	}
+	sort.Slice(upserts, func(i, j int) bool { return upserts[i].UUID < upserts[j].UUID })
+	b.comp.UpsertBatch(upserts)
+	keys := b.comp.Flush()
+	changes := map[maps.TableID][]pipeline.Rule{}
+	for _, k := range keys {
+		id := maps.TableID{Datapath: k.Datapath, Pipeline: k.Pipeline, Table: k.Table}
+		changes[id] = b.comp.Table(k)
+	}
+	if s.Full {
+		// Everything the compiler has, and removal of what it no longer has.
+		for id := range b.tables {
+			if _, ok := changes[id]; !ok {
+				changes[id] = nil
+			}
+		}
+		for _, k := range b.comp.Tables() {
+			changes[maps.TableID{Datapath: k.Datapath, Pipeline: k.Pipeline, Table: k.Table}] = b.comp.Table(k)
+		}
+	}
+	if len(changes) > 0 {
+		rep, err := b.inst.Apply(changes)
+		if err != nil {
+			return fmt.Errorf("installing tables: %w", err)
+		}
+		for id, rules := range changes {
+			if len(rules) == 0 {
+				delete(b.tables, id)
+			} else {
+				b.tables[id] = true
+			}
+		}
+		_ = rep
+	}
+	b.Unsupported = append(b.Unsupported[:0], psErrs...)
+	for _, e := range b.comp.Errors() {
+		b.Unsupported = append(b.Unsupported, e.Error())
+	}
+	return nil
+}
+
+func flowSig(f pipeline.LogicalFlow) string {
+	return fmt.Sprint(f.Datapaths, f.Pipeline, f.Table, f.Priority, f.Stage, "\x00", f.Match, "\x00", f.Actions)
+}
+
+// localDatapaths returns the tunnel keys of the local datapaths lf runs on.
+func localDatapaths(lf *sbdb.LogicalFlow, s *State, f *resolverFacts) []uint32 {
+	var dps []uint32
+	if lf.LogicalDatapath != nil {
+		if k, ok := f.dpKey[*lf.LogicalDatapath]; ok {
+			dps = append(dps, k)
+		}
+	}
+	if lf.LogicalDpGroup != nil {
+		if g, ok := s.DPGroups[*lf.LogicalDpGroup]; ok {
+			for _, d := range g.Datapaths {
+				if k, ok := f.dpKey[d]; ok {
+					dps = append(dps, k)
+				}
+			}
+		}
+	}
+	sort.Slice(dps, func(i, j int) bool { return dps[i] < dps[j] })
+	return dps
+}
+
+// toPipelineFlow converts an SB flow for its local datapaths.
+func toPipelineFlow(lf *sbdb.LogicalFlow, dps []uint32) pipeline.LogicalFlow {
+	pl := pipeline.Ingress
+	if lf.Pipeline == sbdb.LogicalFlowPipelineEgress {
+		pl = pipeline.Egress
+	}
+	return pipeline.LogicalFlow{UUID: lf.UUID, Datapaths: dps, Pipeline: pl, Table: uint8(lf.TableID),
+		Priority: uint16(lf.Priority), Match: lf.Match, Actions: lf.Actions, Stage: lf.ExternalIDs["stage-name"]}
+}
+
+// applyPorts writes ports, device bindings and multicast groups, removes
+// what went away, and attaches the VIF program to bound devices.
+func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
+	ports := map[[2]uint32]maps.Port{}
+	binds := map[vifKey][2]uint32{}
+	devs := map[string]int{}
+	for name, pb := range s.Ports {
+		pk, ok := f.ports[name]
+		if !ok {
+			continue
+		}
+		key := [2]uint32{pk.dp, pk.key}
+		lp, local := s.LocalPorts[name]
+		switch pb.Type {
+		case "", "localport":
+			if local && lp.Ifindex > 0 {
+				typ := maps.PortVIF
+				if pb.Type == "localport" {
+					typ = maps.PortLocalport
+				}
+				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: typ, Ifindex: uint32(lp.Ifindex), VLAN: uint16(lp.Tag)}
+				binds[vifKey{uint32(lp.Ifindex), uint16(lp.Tag)}] = key
+				devs[lp.Ifname] = lp.Ifindex
+				continue
+			}
+			if pb.Type == "" {
+				if ip, ok := remoteIP(s, name); ok {
+					ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRemote, Chassis: ip}
+				}
+			}
+		case "patch", "l3gateway":
+			peer, ok := f.ports[pb.Options["peer"]]
+			if ok && (pb.Type == "patch" || s.PortChassis[name] == s.Chassis) {
+				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortPatch, PeerDatapath: peer.dp, PeerKey: peer.key}
+			} else if ip, ok := remoteIP(s, name); ok {
+				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRemote, Chassis: ip}
+			}
+		case "chassisredirect", "external", "l2gateway":
+			if ip, ok := remoteIP(s, name); ok {
+				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRemote, Chassis: ip}
+			}
+		}
+	}
+	for dp := range s.Datapaths {
+		if _, ok := b.ports[[2]uint32{uint32(dp), 0}]; !ok {
+			if err := b.st.SetDatapath(uint32(dp), 0); err != nil {
+				return err
+			}
+			b.ports[[2]uint32{uint32(dp), 0}] = maps.Port{}
+		}
+	}
+	for k, p := range ports {
+		if old, ok := b.ports[k]; !ok || old != p {
+			if err := b.st.SetPort(p); err != nil {
+				return err
+			}
+		}
+	}
+	for k, p := range b.ports {
+		if k[1] == 0 && p == (maps.Port{}) {
+			continue // datapath marker
+		}
+		if _, ok := ports[k]; !ok {
+			if err := b.st.DeletePort(k[0], k[1]); err != nil {
+				return err
+			}
+			delete(b.ports, k)
+		}
+	}
+	for k, p := range ports {
+		b.ports[k] = p
+	}
+	// Programs first, then bindings: a bound device forwards at once.
+	for name, idx := range devs {
+		if b.attached[name] != idx {
+			if err := b.dp.Attach(name, idx, loader.HookVIF); err != nil {
+				return err
+			}
+			b.attached[name] = idx
+		}
+	}
+	for k, v := range binds {
+		if old, ok := b.binds[k]; !ok || old != v {
+			if err := b.st.BindVIF(k.ifindex, k.vlan, v[0], v[1], b.zone(k, v, f)); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range b.binds {
+		if _, ok := binds[k]; !ok {
+			if err := b.st.UnbindVIF(k.ifindex, k.vlan); err != nil {
+				return err
+			}
+		}
+	}
+	b.binds = binds
+	for name := range b.attached {
+		if _, ok := devs[name]; !ok {
+			if err := b.dp.Detach(name, loader.HookVIF); err != nil {
+				return err
+			}
+			delete(b.attached, name)
+		}
+	}
+	return b.applyMulticast(s, f, ports)
+}
+
+// zone gives each bound port a stable conntrack zone.
+func (b *BPFDatapath) zone(_ vifKey, v [2]uint32, _ *resolverFacts) uint16 {
+	name := fmt.Sprint(v[0], "/", v[1])
+	if z, ok := b.zones[name]; ok {
+		return z
+	}
+	used := map[uint16]bool{}
+	for _, z := range b.zones {
+		used[z] = true
+	}
+	for z := uint16(1); z != 0; z++ {
+		if !used[z] {
+			b.zones[name] = z
+			return z
+		}
+	}
+	return 0
+}
+
+func remoteIP(s *State, port string) (netip.Addr, bool) {
+	ch, ok := s.PortChassis[port]
+	if !ok || ch == s.Chassis {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(s.RemoteChassis[ch])
+	return ip, err == nil
+}
+
+// applyMulticast writes each group: the members that have a port here
+// (local devices, patch and localport ports) and the remote chassis that
+// have members.
+func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]uint32]maps.Port) error {
+	byUUID := map[string]string{}
+	for name, pb := range s.Ports {
+		byUUID[pb.UUID] = name
+	}
+	for _, mg := range s.MulticastGroups {
+		dp, ok := f.dpKey[mg.Datapath]
+		if !ok {
+			continue
+		}
+		var local []uint32
+		remote := map[netip.Addr]bool{}
+		for _, pu := range mg.Ports {
+			name, ok := byUUID[pu]
+			if !ok {
+				continue
+			}
+			pk := f.ports[name]
+			if p, ok := ports[[2]uint32{pk.dp, pk.key}]; ok {
+				if p.Type == maps.PortRemote {
+					remote[p.Chassis] = true
+				} else {
+					local = append(local, pk.key)
+				}
+			}
+		}
+		sort.Slice(local, func(i, j int) bool { return local[i] < local[j] })
+		var rem []netip.Addr
+		for a := range remote {
+			rem = append(rem, a)
+		}
+		sort.Slice(rem, func(i, j int) bool { return rem[i].Less(rem[j]) })
+		k := [2]uint32{dp, uint32(mg.TunnelKey)}
+		sig := fmt.Sprint(local, rem)
+		if b.mcast[k] == sig {
+			continue
+		}
+		if err := b.st.SetMulticastGroup(dp, uint32(mg.TunnelKey), local, rem); err != nil {
+			return err
+		}
+		b.mcast[k] = sig
+	}
+	for _, mb := range s.MACBindings {
+		pk, ok := f.ports[mb.LogicalPort]
+		ip, err := netip.ParseAddr(mb.IP)
+		hw, herr := net.ParseMAC(mb.MAC)
+		if !ok || err != nil || herr != nil {
+			continue
+		}
+		if err := b.st.SetMACBinding(pk.dp, pk.key, ip, hw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stateResolver answers the compiler's questions from the latest State.
+type stateResolver struct{ facts *resolverFacts }
+
+type portKey struct{ dp, key uint32 }
+
+type mcKey struct {
+	dp   uint32
+	name string
+}
+
+type resolverFacts struct {
+	dpKey      map[string]uint32 // Datapath_Binding uuid -> tunnel key
+	ports      map[string]portKey
+	mcast      map[mcKey]uint32
+	addrSets   map[string][]string
+	portGroups map[string][]string
+	resident   map[string]bool
+	routers    map[uint32]bool
+}
+
+func newResolverFacts(s *State) *resolverFacts {
+	f := &resolverFacts{dpKey: map[string]uint32{}, ports: map[string]portKey{}, mcast: map[mcKey]uint32{},
+		addrSets: map[string][]string{}, portGroups: map[string][]string{}, resident: map[string]bool{},
+		routers: map[uint32]bool{}}
+	for key, dp := range s.Datapaths {
+		f.dpKey[dp.UUID] = uint32(key)
+		if dp.ExternalIDs["logical-router"] != "" {
+			f.routers[uint32(key)] = true
+		}
+	}
+	for name, pb := range s.Ports {
+		if dp, ok := f.dpKey[pb.Datapath]; ok {
+			f.ports[name] = portKey{dp, uint32(pb.TunnelKey)}
+		}
+		if s.PortChassis[name] == s.Chassis {
+			f.resident[name] = true
+		}
+	}
+	for _, mg := range s.MulticastGroups {
+		if dp, ok := f.dpKey[mg.Datapath]; ok {
+			f.mcast[mcKey{dp, mg.Name}] = uint32(mg.TunnelKey)
+		}
+	}
+	for _, as := range s.AddressSets {
+		a := append([]string(nil), as.Addresses...)
+		sort.Strings(a)
+		f.addrSets[as.Name] = a
+	}
+	for _, pg := range s.PortGroups {
+		p := append([]string(nil), pg.Ports...)
+		sort.Strings(p)
+		f.portGroups[pg.Name] = p
+	}
+	return f
+}
+
+func (r *stateResolver) set(f *resolverFacts) { r.facts = f }
+
+func (r *stateResolver) Port(name string) (uint32, uint32, bool) {
+	p, ok := r.facts.ports[name]
+	return p.dp, p.key, ok
+}
+
+func (r *stateResolver) MulticastGroup(dp uint32, name string) (uint32, bool) {
+	k, ok := r.facts.mcast[mcKey{dp, name}]
+	return k, ok
+}
+
+func (r *stateResolver) AddressSet(name string) ([]string, bool) {
+	a, ok := r.facts.addrSets[name]
+	return a, ok
+}
+
+func (r *stateResolver) PortGroup(name string) ([]string, bool) {
+	p, ok := r.facts.portGroups[name]
+	return p, ok
+}
+
+// TemplateVar: Chassis_Template_Var is not read yet; flows using one are
+// reported unsupported by the compiler.
+func (r *stateResolver) TemplateVar(string) (string, bool) { return "", false }
+
+func (r *stateResolver) ChassisResident(port string) bool { return r.facts.resident[port] }
+
+func (r *stateResolver) DatapathIsRouter(dp uint32) bool { return r.facts.routers[dp] }

@@ -1,0 +1,956 @@
+// Package controller is the OVN side of ovnbpf: it reads the chassis
+// configuration (local Open_vSwitch external_ids, config file, flags),
+// registers the chassis in the Southbound DB, binds logical ports to local
+// interfaces, follows the local datapaths, hands the local view to the
+// datapath, and reports readiness (Port_Binding.up, ovn-installed) and nb_cfg
+// only after the datapath has applied it.
+//
+// One goroutine runs reconcile: every change (Southbound or local OVSDB cache,
+// netlink link message, control-socket request, timer) wakes it, and it
+// recomputes the whole local view from the caches. Order inside a pass:
+//
+//	config -> chassis rows -> VIFs -> binding decisions -> claim/release txn
+//	-> local datapaths -> monitor scope -> Datapath.Apply -> up / ovn-installed -> nb_cfg
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ovn-org/libovsdb/client"
+	"github.com/ovn-org/libovsdb/ovsdb"
+
+	"github.com/ovnbpf/ovnbpf/controller/sbdb"
+	"github.com/ovnbpf/ovnbpf/controller/vswitchd"
+)
+
+// Options configure a Controller.
+type Options struct {
+	// OVSDB is the local Open_vSwitch database remote ("" = none). When it
+	// is unreachable at start the controller goes on with the config file
+	// and flags, and says so.
+	OVSDB string
+	// ConfigFile is a JSON file of external_ids-named keys (optional).
+	ConfigFile string
+	// Flags are the settings given on the command line; they win.
+	Flags map[string]string
+	// StateDir holds host-id and ports.json (manual bindings).
+	StateDir string
+	// Datapath is programmed with the local view. nil: the chassis is
+	// registered and ports are claimed, but no port is ever reported up and
+	// nb_cfg is never acknowledged (nothing forwards).
+	Datapath Datapath
+	// NewDatapath, if set, makes the Datapath once the system-id is known
+	// (the datapath's pins are per chassis); it may return nil for none.
+	NewDatapath func(systemID string) (Datapath, error)
+	// DatapathType goes to Chassis other_config:datapath-type when the
+	// integration bridge does not give one.
+	DatapathType string
+	Log          *slog.Logger
+	// OVSCompat keeps the integration bridge and its tunnel ports in the
+	// local OVSDB as ovn-controller would (--ovs-compat).
+	OVSCompat bool
+	// Now is the clock (tests); nil = time.Now.
+	Now func() time.Time
+}
+
+// Controller is one chassis' OVN controller.
+type Controller struct {
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	hostID string
+	manual *ManualBindings
+	nd     *netdevs
+	wake   chan struct{}
+
+	ovs client.Client // local OVSDB, nil without one
+
+	// Owned by the reconcile goroutine.
+	sb            client.Client
+	sbMirror      *sbMirror
+	sbScope       string
+	sbRemotes     string
+	cfg           *Config
+	reg           registration
+	prevVIFs      map[string]VIF
+	warnedDup     map[string]bool
+	throttle      *ClaimThrottle
+	retryAt       time.Time
+	lastHeartbeat time.Time
+	scope         MonitorScope
+	appliedNbCfg  int
+	forceApply    bool
+
+	mu     sync.Mutex
+	status Status
+}
+
+// New prepares a controller; Run starts it.
+func New(opts Options) (*Controller, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.DatapathType == "" {
+		opts.DatapathType = "system"
+	}
+	if opts.StateDir == "" {
+		return nil, fmt.Errorf("controller needs a state folder")
+	}
+	hostID, err := loadHostID(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	manual, err := LoadManualBindings(filepath.Join(opts.StateDir, "ports.json"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{opts: opts, log: opts.Log, now: opts.Now, hostID: hostID, manual: manual,
+		wake: make(chan struct{}, 1), warnedDup: map[string]bool{}, throttle: NewClaimThrottle(),
+		appliedNbCfg: -1}
+	c.status.OVSDB = opts.OVSDB
+	c.status.Datapath = "none"
+	if opts.Datapath != nil {
+		c.status.Datapath = "attached"
+	}
+	return c, nil
+}
+
+// fatalError stops Run (the datapath cannot be loaded, ...).
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+
+// Kick asks for a reconcile pass.
+func (c *Controller) Kick() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Recompute forces the next pass to re-apply the whole state to the datapath
+// even when nothing seems to have changed.
+func (c *Controller) Recompute() {
+	c.mu.Lock()
+	c.forceApply = true
+	c.mu.Unlock()
+	c.Kick()
+}
+
+// Run runs the controller until ctx ends. It returns an error only for a
+// condition that must stop the daemon (a duplicate chassis).
+func (c *Controller) Run(ctx context.Context) error {
+	nd, err := watchNetdevs(c.Kick)
+	if err != nil {
+		return err
+	}
+	c.nd = nd
+	defer nd.close()
+
+	if c.opts.OVSDB != "" {
+		m, err := ovsClientModel()
+		if err != nil {
+			return err
+		}
+		ovs, err := dial(ctx, m, dialOptions{name: "local ovsdb", remotes: []string{c.opts.OVSDB},
+			connectTimeout: 3 * time.Second, log: c.log, monitor: ovsMonitor, changed: c.Kick})
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		if err != nil {
+			c.log.Warn("no local OVSDB: using the config file and flags only", "ovsdb", c.opts.OVSDB, "err", err)
+		} else {
+			c.mu.Lock()
+			c.ovs = ovs
+			c.mu.Unlock()
+		}
+	}
+
+	// A reconnect brings no cache event when nothing changed meanwhile
+	// (monitor_cond_since): watch the connection state to re-run a pass.
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c.refreshConnStatus()
+			}
+		}
+	}()
+
+	backoff := time.Second
+	for {
+		err := c.reconcile(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := time.Duration(0)
+		if errors.Is(err, ErrDuplicateChassis) {
+			c.log.Error("refusing to run", "err", err)
+			return err
+		}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			c.log.Error("cannot run", "err", fatal.err)
+			return fatal.err
+		}
+		// A bad setting only an edit of external_ids can fix is waited
+		// for; one from a flag or the config file (or with no OVSDB to
+		// edit) stops the daemon with its message.
+		var cerr *ConfigError
+		if errors.As(err, &cerr) && !cerr.Fixable(c.ovs != nil) {
+			c.log.Error("bad configuration", "err", err)
+			return err
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("reconcile failed; retrying", "err", err, "retry", backoff)
+			wait = backoff
+			backoff = min(backoff*2, 8*time.Second)
+		} else {
+			backoff = time.Second
+		}
+		c.setStatus(func(s *Status) {
+			s.LastReconcile = c.now()
+			s.LastError = ""
+			if err != nil {
+				s.LastError = err.Error()
+			}
+		})
+		var timer <-chan time.Time
+		next := c.lastHeartbeat.Add(HeartbeatInterval).Sub(c.now())
+		if !c.retryAt.IsZero() {
+			next = min(next, c.retryAt.Sub(c.now()))
+		}
+		if wait > 0 {
+			next = min(next, wait)
+		}
+		timer = time.After(max(next, 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.wake:
+			// Let a burst of cache updates land before recomputing.
+			time.Sleep(5 * time.Millisecond)
+		case <-timer:
+		}
+	}
+}
+
+// Close closes the database connections (after Run, and Cleanup if any).
+func (c *Controller) Close() {
+	c.mu.Lock()
+	sb, ovs := c.sb, c.ovs
+	c.sb, c.ovs = nil, nil
+	c.mu.Unlock()
+	if sb != nil {
+		sb.Close()
+	}
+	if ovs != nil {
+		ovs.Close()
+	}
+}
+
+// refreshConnStatus records the connections' state and re-runs a pass when
+// the Southbound connection comes or goes.
+func (c *Controller) refreshConnStatus() {
+	c.mu.Lock()
+	sb, ovs := c.sb, c.ovs
+	c.mu.Unlock()
+	now := sb != nil && connectedSoon(sb)
+	endpoint := ""
+	if now {
+		endpoint = sb.CurrentEndpoint()
+	}
+	ovsUp := ovs != nil && connectedSoon(ovs)
+	c.mu.Lock()
+	was := c.status.SBConnected
+	c.status.SBConnected, c.status.SBEndpoint, c.status.OVSDBConnected = now, endpoint, ovsUp
+	c.mu.Unlock()
+	if now != was {
+		c.log.Info("southbound connection", "connected", now, "endpoint", endpoint)
+		c.Kick()
+	}
+}
+
+// Cleanup removes this chassis from the Southbound DB and the datapath's
+// pins (--cleanup-on-exit). It dials the Southbound again if needed.
+func (c *Controller) Cleanup(ctx context.Context) error {
+	if c.cfg == nil {
+		// Stopped before the first pass: resolve the configuration now.
+		if c.ovs == nil && c.opts.OVSDB != "" {
+			if m, err := ovsClientModel(); err == nil {
+				if ovs, err := dial(ctx, m, dialOptions{name: "local ovsdb", remotes: []string{c.opts.OVSDB},
+					connectTimeout: 3 * time.Second, log: c.log, monitor: ovsMonitor}); err == nil {
+					c.mu.Lock()
+					c.ovs = ovs
+					c.mu.Unlock()
+				}
+			}
+		}
+		cfg, err := c.resolveConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("cleanup: %w", err)
+		}
+		c.cfg = cfg
+	}
+	var errs []error
+	cl := c.sb
+	if cl == nil || !isConnected(cl) {
+		var err error
+		cl, err = c.dialSB(ctx, &MonitorScope{Chassis: c.cfg.SystemID}, nil)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			defer cl.Close()
+		}
+	}
+	if cl != nil {
+		if err := removeChassis(ctx, cl, c.cfg.SystemID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.ovs != nil {
+		vifs, _, _ := ovsVIFs(ctx, c.ovs, c.cfg.Bridge)
+		var ops []ovsdb.Operation
+		for _, v := range vifs {
+			if o, err := ovsSetInstalledOps(c.ovs, v.InterfaceUUID, false, c.now()); err == nil {
+				ops = append(ops, o...)
+			}
+		}
+		if _, err := transact(ctx, c.ovs, "clearing ovn-installed", ops...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.opts.Datapath != nil {
+		if err := c.opts.Datapath.Cleanup(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cleaning up the datapath: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// BindPort and UnbindPort manage the manual VIF bindings (hosts without OVSDB).
+func (c *Controller) BindPort(ifname, lport string) error {
+	if err := c.manual.Bind(ifname, lport); err != nil {
+		return err
+	}
+	c.Kick()
+	return nil
+}
+
+func (c *Controller) UnbindPort(ifname string) error {
+	if err := c.manual.Unbind(ifname); err != nil {
+		return err
+	}
+	c.Kick()
+	return nil
+}
+
+func (c *Controller) dialSB(ctx context.Context, scope *MonitorScope, mirror *sbMirror) (client.Client, error) {
+	m, err := sbClientModel()
+	if err != nil {
+		return nil, err
+	}
+	return dial(ctx, m, dialOptions{name: "southbound", remotes: c.cfg.Remotes, probe: c.cfg.ProbeInterval,
+		connectTimeout: 10 * time.Second, log: c.log,
+		monitor: func(cl client.Client) *client.Monitor { return sbMonitor(cl, scope) },
+		changed: c.Kick, mirror: mirror})
+}
+
+// resolveConfig merges the sources and logs where each setting came from
+// whenever the result changes.
+func (c *Controller) resolveConfig(ctx context.Context) (*Config, error) {
+	file, err := LoadConfigFile(c.opts.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	layers := []Layer{file}
+	if c.ovs != nil {
+		ext, err := ovsExternalIDs(ctx, c.ovs)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, Layer{Source: SourceOVSDB, Values: ext})
+	}
+	layers = append(layers, Layer{Source: SourceFlag, Values: c.opts.Flags})
+	cfg, err := Resolve(layers...)
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg == nil || !mapsEqual(c.cfg.Raw, cfg.Raw) {
+		for _, k := range ConfigKeys {
+			if v, ok := cfg.Raw[k]; ok && (c.cfg == nil || c.cfg.Raw[k] != v) {
+				c.log.Info("setting", "key", k, "value", v, "source", string(cfg.Sources[k]))
+			}
+		}
+	}
+	return cfg, nil
+}
+
+func (c *Controller) reconcile(ctx context.Context) error {
+	start := c.now()
+	defer func() { c.log.Debug("pass", "took", c.now().Sub(start)) }()
+	cfg, err := c.resolveConfig(ctx)
+	if err != nil {
+		c.setStatus(func(s *Status) { s.ConfigError = err.Error() })
+		return err
+	}
+	if c.cfg != nil && c.cfg.SystemID != cfg.SystemID {
+		c.log.Warn("system-id changed: registering under the new name", "old", c.cfg.SystemID, "new", cfg.SystemID)
+		c.reg = registration{}
+	}
+	c.cfg = cfg
+	if c.opts.Datapath == nil && c.opts.NewDatapath != nil {
+		d, err := c.opts.NewDatapath(cfg.SystemID)
+		if err != nil {
+			return &fatalError{err}
+		}
+		c.opts.NewDatapath = nil
+		if d != nil {
+			c.opts.Datapath = d
+			c.setStatus(func(s *Status) { s.Datapath = "attached" })
+		}
+	}
+	c.setStatus(func(s *Status) {
+		s.ConfigError = ""
+		s.Chassis = cfg.SystemID
+		s.Hostname = cfg.Hostname
+		s.Remotes = cfg.Remotes
+		s.Config = map[string]ConfigValue{}
+		for k, v := range cfg.Raw {
+			s.Config[k] = ConfigValue{Value: v, Source: string(cfg.Sources[k])}
+		}
+	})
+
+	// VIFs: OVSDB Interface rows on the integration bridge, plus manual binds.
+	var vifs []VIF
+	dpType := c.opts.DatapathType
+	if c.ovs != nil {
+		v, haveBridge, err := ovsVIFs(ctx, c.ovs, cfg.Bridge)
+		if err != nil {
+			return err
+		}
+		if !haveBridge {
+			c.setStatus(func(s *Status) {
+				s.Warnings = []string{"integration bridge " + cfg.Bridge + " does not exist in the local OVSDB: its Interfaces are the VIFs (ovs-vsctl add-br " + cfg.Bridge + ")"}
+			})
+		} else {
+			c.setStatus(func(s *Status) { s.Warnings = nil })
+			var brs []vswitchd.Bridge
+			if err := c.ovs.WhereCache(func(b *vswitchd.Bridge) bool { return b.Name == cfg.Bridge }).List(ctx, &brs); err == nil && len(brs) == 1 && brs[0].DatapathType != "" {
+				dpType = brs[0].DatapathType
+			}
+		}
+		vifs = append(vifs, v...)
+	}
+	vifs = append(vifs, c.manual.VIFs()...)
+	for i := range vifs {
+		vifs[i].Ifindex, vifs[i].Up = c.nd.lookup(vifs[i].Ifname)
+	}
+	byID, dups := DedupVIFs(vifs, c.prevVIFs)
+	for _, d := range dups {
+		key := d.IfaceID + "/" + d.Ifname
+		if !c.warnedDup[key] {
+			c.warnedDup[key] = true
+			c.log.Warn("ignoring interface: another interface has the same iface-id",
+				"iface-id", d.IfaceID, "ignored", d.Ifname, "bound", byID[d.IfaceID].Ifname)
+		}
+	}
+	c.prevVIFs = byID
+
+	// Southbound connection, with the monitor following the local scope.
+	remotes := fmt.Sprint(cfg.Remotes, cfg.ProbeInterval)
+	if c.sb != nil && c.sbRemotes != remotes {
+		c.log.Info("ovn-remote changed: reconnecting", "remotes", cfg.Remotes)
+		c.sb.Close()
+		c.mu.Lock()
+		c.sb = nil
+		c.mu.Unlock()
+	}
+	scope := c.scope
+	scope.All = cfg.MonitorAll
+	scope.Chassis = cfg.SystemID
+	scope.ChassisUUID = c.reg.chassisUUID
+	if c.sb == nil || c.sbScope != scope.Key() {
+		if err := c.remonitor(ctx, &scope); err != nil {
+			return err
+		}
+		c.sbRemotes = remotes
+	}
+	sb := c.sb
+	c.refreshConnStatus()
+	if !isConnected(sb) {
+		return fmt.Errorf("southbound is not connected (reconnecting)")
+	}
+
+	// Chassis registration (and the heartbeat that proves we are alive).
+	heartbeat := c.now().Sub(c.lastHeartbeat) >= HeartbeatInterval
+	reg, err := ensureChassis(ctx, sb, cfg, c.hostID, dpType, c.now(), heartbeat)
+	if err != nil {
+		return err
+	}
+	if heartbeat {
+		c.lastHeartbeat = c.now()
+	}
+	if reg.changed {
+		c.log.Info("chassis registered", "name", cfg.SystemID, "uuid", reg.chassisUUID, "encap-ip", cfg.EncapIPs)
+	}
+	c.reg = reg
+	c.setStatus(func(s *Status) { s.ChassisUUID = reg.chassisUUID })
+	if reg.chassisUUID == "" || reg.privateUUID == "" {
+		return fmt.Errorf("chassis rows not visible yet after registration")
+	}
+	if scope.ChassisUUID != reg.chassisUUID {
+		scope.ChassisUUID = reg.chassisUUID
+		c.Kick()
+	}
+
+	t0 := c.now()
+	view := readSB(c.sbMirror)
+	c.log.Debug("read southbound cache", "took", c.now().Sub(t0), "flows", len(view.flows), "ports", len(view.ports))
+	if c.opts.OVSCompat && c.ovs != nil {
+		// ovn-controller sets local_ip only when the chassis has several.
+		local := ""
+		if len(cfg.EncapIPs) > 1 {
+			local = cfg.EncapIPs[0]
+		}
+		tunnels := WantedTunnels(cfg.SystemID, local, view.chassis, view.encaps)
+		if err := syncOVSCompat(ctx, c.ovs, cfg.Bridge, tunnels); err != nil {
+			return fmt.Errorf("--ovs-compat: %w", err)
+		}
+	}
+	in := &BindInput{Self: Self{UUID: reg.chassisUUID, Name: cfg.SystemID, Hostname: cfg.Hostname},
+		Chassis: view.chassis, VIFs: byID, BridgeMappings: cfg.BridgeMappings,
+		GatewayChassis: view.gateways, HAGroups: view.haGroups, HAChassis: view.haChassis, Ports: view.ports}
+	roles := map[string]Role{}
+	reasons := map[string]string{}
+	for name, pb := range view.ports {
+		roles[name], reasons[name] = Decide(pb, in)
+	}
+	if err := c.claimAndRelease(ctx, sb, view, roles); err != nil {
+		return err
+	}
+
+	// Local datapaths decide what is monitored next.
+	local, missing := LocalDatapaths(view.ports, roles)
+	next := MonitorScope{All: cfg.MonitorAll, Chassis: cfg.SystemID, ChassisUUID: reg.chassisUUID}
+	for dp := range local {
+		next.Datapath = append(next.Datapath, dp)
+	}
+	for g, grp := range view.dpGroups {
+		for _, d := range grp.Datapaths {
+			if local[d] {
+				next.DPGroups = append(next.DPGroups, g)
+				break
+			}
+		}
+	}
+	ports := map[string]bool{}
+	for id := range byID {
+		ports[id] = true
+	}
+	for _, p := range missing {
+		ports[p] = true
+	}
+	for p := range ports {
+		next.Ports = append(next.Ports, p)
+	}
+	next.normalise()
+	c.scope = next
+	if next.Key() != c.sbScope {
+		c.Kick() // re-monitor first: the view is incomplete until then
+		c.publishPorts(view, roles, reasons, byID, len(local))
+		return nil
+	}
+
+	state := buildState(cfg, view, local, roles, byID)
+	c.publishPorts(view, roles, reasons, byID, len(local))
+	if c.opts.Datapath == nil {
+		return nil
+	}
+	c.mu.Lock()
+	state.Full = c.forceApply
+	c.forceApply = false
+	c.mu.Unlock()
+	if err := c.opts.Datapath.Apply(ctx, state); err != nil {
+		c.setStatus(func(s *Status) { s.Datapath = "apply failed: " + err.Error() })
+		return fmt.Errorf("applying to the datapath: %w", err)
+	}
+	c.setStatus(func(s *Status) { s.Datapath = "applied"; s.AppliedNbCfg = state.NbCfg })
+	if p, ok := c.opts.Datapath.(interface{ Problems() []string }); ok {
+		problems := p.Problems()
+		c.mu.Lock()
+		changed := len(problems) != c.status.Skipped
+		c.status.Skipped = len(problems)
+		c.mu.Unlock()
+		if changed && len(problems) > 0 {
+			c.log.Warn("datapath skipped what it cannot handle; the rest is installed",
+				"count", len(problems), "first", problems[:min(len(problems), 5)])
+		}
+	}
+	c.appliedNbCfg = state.NbCfg
+	if err := c.reportReadiness(ctx, sb, view, roles, state); err != nil {
+		return err
+	}
+	return c.ackNbCfg(ctx, sb, view, state.NbCfg)
+}
+
+// remonitor replaces the Southbound client by one monitoring scope. libovsdb
+// v0.7.0 has no monitor_cond_change, so a new scope is a new connection
+// whose initial dump fills a fresh cache; the old one is closed after.
+func (c *Controller) remonitor(ctx context.Context, scope *MonitorScope) error {
+	mirror := newSBMirror()
+	cl, err := c.dialSB(ctx, scope, mirror)
+	if err != nil {
+		return err
+	}
+	c.sbMirror = mirror
+	if c.sb != nil {
+		c.sb.Close()
+	}
+	c.mu.Lock() // status readers and tests look at c.sb under mu
+	c.sb = cl
+	c.mu.Unlock()
+	c.sbScope = scope.Key()
+	c.log.Debug("southbound monitor", "datapaths", len(scope.Datapath), "ports", len(scope.Ports), "all", scope.All)
+	return nil
+}
+
+// sbView is one consistent read of the Southbound rows (pointers into the
+// mirror: read only).
+type sbView struct {
+	global    sbdb.SBGlobal
+	chassis   map[string]*sbdb.Chassis
+	private   map[string]*sbdb.ChassisPrivate // by name
+	encaps    map[string]*sbdb.Encap
+	datapaths map[string]*sbdb.DatapathBinding
+	ports     map[string]*sbdb.PortBinding // by logical port
+	gateways  map[string]*sbdb.GatewayChassis
+	haGroups  map[string]*sbdb.HAChassisGroup
+	haChassis map[string]*sbdb.HAChassis
+	dpGroups  map[string]*sbdb.LogicalDPGroup
+	flows     map[string]*sbdb.LogicalFlow
+	mcGroups  map[string]*sbdb.MulticastGroup
+	macs      map[string]*sbdb.MACBinding
+	addrSets  map[string]*sbdb.AddressSet
+	portGrps  map[string]*sbdb.PortGroup
+	lbs       map[string]*sbdb.LoadBalancer
+	fdbs      map[string]*sbdb.FDB
+}
+
+// readSB takes the view from the mirror. SB_Global comes with the rest of
+// one snapshot, and the mirror applies changes in the order the server sent
+// them, so the nb_cfg read here is never newer than the rows it covers.
+func readSB(m *sbMirror) *sbView {
+	snap := m.snapshot()
+	v := &sbView{
+		chassis:   typed[sbdb.Chassis](snap, sbdb.ChassisTable),
+		encaps:    typed[sbdb.Encap](snap, sbdb.EncapTable),
+		datapaths: typed[sbdb.DatapathBinding](snap, sbdb.DatapathBindingTable),
+		gateways:  typed[sbdb.GatewayChassis](snap, sbdb.GatewayChassisTable),
+		haGroups:  typed[sbdb.HAChassisGroup](snap, sbdb.HAChassisGroupTable),
+		haChassis: typed[sbdb.HAChassis](snap, sbdb.HAChassisTable),
+		dpGroups:  typed[sbdb.LogicalDPGroup](snap, sbdb.LogicalDPGroupTable),
+		flows:     typed[sbdb.LogicalFlow](snap, sbdb.LogicalFlowTable),
+		mcGroups:  typed[sbdb.MulticastGroup](snap, sbdb.MulticastGroupTable),
+		macs:      typed[sbdb.MACBinding](snap, sbdb.MACBindingTable),
+		addrSets:  typed[sbdb.AddressSet](snap, sbdb.AddressSetTable),
+		portGrps:  typed[sbdb.PortGroup](snap, sbdb.PortGroupTable),
+		lbs:       typed[sbdb.LoadBalancer](snap, sbdb.LoadBalancerTable),
+		fdbs:      typed[sbdb.FDB](snap, sbdb.FDBTable),
+		private:   map[string]*sbdb.ChassisPrivate{},
+		ports:     map[string]*sbdb.PortBinding{},
+	}
+	for _, g := range typed[sbdb.SBGlobal](snap, sbdb.SBGlobalTable) {
+		v.global = *g
+	}
+	for _, p := range typed[sbdb.ChassisPrivate](snap, sbdb.ChassisPrivateTable) {
+		v.private[p.Name] = p
+	}
+	for _, p := range typed[sbdb.PortBinding](snap, sbdb.PortBindingTable) {
+		v.ports[p.LogicalPort] = p
+	}
+	return v
+}
+
+// claimAndRelease writes the binding decisions: all claims in one
+// transaction, each release in its own (a release is conditional on still
+// holding the port, and one lost race must not undo the others).
+func (c *Controller) claimAndRelease(ctx context.Context, sb client.Client, v *sbView, roles map[string]Role) error {
+	self := c.reg.chassisUUID
+	now := c.now()
+	c.retryAt = time.Time{}
+	var claims []ovsdb.Operation
+	var claimed []string
+	names := make([]string, 0, len(roles))
+	for n := range roles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		pb := v.ports[name]
+		mine := pb.Chassis != nil && *pb.Chassis == self
+		switch roles[name] {
+		case RoleMain:
+			if mine {
+				continue
+			}
+			heldByOther := pb.Chassis != nil && *pb.Chassis != ""
+			ok, at := c.throttle.Allow(name, heldByOther, now)
+			if !ok {
+				if c.retryAt.IsZero() || at.Before(c.retryAt) {
+					c.retryAt = at
+				}
+				c.log.Debug("claim throttled: another chassis keeps taking this port", "port", name, "until", at)
+				continue
+			}
+			ops, err := claimOps(sb, pb, self)
+			if err != nil {
+				return err
+			}
+			claims = append(claims, ops...)
+			claimed = append(claimed, name)
+			lost := heldByOther && c.throttle.Contested(name)
+			c.throttle.Claimed(name, lost, now)
+			from := ""
+			if heldByOther {
+				from = c.chassisName(v, *pb.Chassis)
+			}
+			if lost {
+				c.log.Warn("claiming port back from another chassis (tug-of-war, throttled)", "port", name, "from", from)
+			} else {
+				c.log.Info("claiming port", "port", name, "type", pb.Type, "from", from)
+			}
+		case RoleAdditional:
+			if contains(pb.AdditionalChassis, self) {
+				continue
+			}
+			ops, err := claimAdditionalOps(sb, pb, self)
+			if err != nil {
+				return err
+			}
+			claims = append(claims, ops...)
+			claimed = append(claimed, name)
+			c.log.Info("claiming port as additional chassis", "port", name)
+		default:
+			if !mine && !contains(pb.AdditionalChassis, self) {
+				if !mine {
+					// Someone else holds it now and we do not want it.
+					if r := roles[name]; r == RoleNone {
+						c.throttle.Forget(name)
+					}
+				}
+				continue
+			}
+			ops, err := releaseOps(sb, pb, self)
+			if err != nil {
+				return err
+			}
+			if _, err := transact(ctx, sb, "releasing "+name, ops...); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			c.throttle.Forget(name)
+			c.setStatus(func(s *Status) { s.Releases++ })
+			c.log.Info("released port", "port", name)
+		}
+	}
+	if len(claims) > 0 {
+		if _, err := transact(ctx, sb, fmt.Sprintf("claiming %v", claimed), claims...); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.setStatus(func(s *Status) { s.Claims += len(claimed) })
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Controller) chassisName(v *sbView, uuid string) string {
+	if ch, ok := v.chassis[uuid]; ok {
+		return ch.Name
+	}
+	return uuid
+}
+
+// buildState assembles what the datapath needs for the local datapaths.
+func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF) *State {
+	s := &State{NbCfg: v.global.NbCfg, Chassis: cfg.SystemID, EncapIPs: cfg.EncapIPs,
+		Datapaths: map[int]*sbdb.DatapathBinding{}, Ports: map[string]*sbdb.PortBinding{},
+		LocalPorts: map[string]LocalPort{}, RemoteChassis: map[string]string{}, PortChassis: map[string]string{},
+		Flows: map[string]*sbdb.LogicalFlow{}, DPGroups: map[string]*sbdb.LogicalDPGroup{},
+		MulticastGroups: map[string]*sbdb.MulticastGroup{}, MACBindings: map[string]*sbdb.MACBinding{},
+		AddressSets: map[string]*sbdb.AddressSet{}, PortGroups: map[string]*sbdb.PortGroup{},
+		LoadBalancers: map[string]*sbdb.LoadBalancer{}, FDBs: map[string]*sbdb.FDB{}}
+	localKeys := map[int]bool{}
+	for uuid := range local {
+		if dp, ok := v.datapaths[uuid]; ok {
+			s.Datapaths[dp.TunnelKey] = dp
+			localKeys[dp.TunnelKey] = true
+		}
+	}
+	for name, pb := range v.ports {
+		if !local[pb.Datapath] {
+			continue
+		}
+		s.Ports[name] = pb
+		if pb.Chassis != nil {
+			if ch, ok := v.chassis[*pb.Chassis]; ok {
+				s.PortChassis[name] = ch.Name
+				if ch.Name != cfg.SystemID {
+					for _, e := range ch.Encaps {
+						if enc, ok := v.encaps[e]; ok && enc.Type == sbdb.EncapTypeGeneve {
+							s.RemoteChassis[ch.Name] = enc.IP
+							break
+						}
+					}
+				}
+			}
+		}
+		r := roles[name]
+		if r == RoleNone {
+			continue
+		}
+		lp := LocalPort{LogicalPort: name, Type: pb.Type}
+		vifName := name
+		if pb.ParentPort != nil && *pb.ParentPort != "" {
+			vifName = *pb.ParentPort
+			lp.Parent = vifName
+			if pb.Tag != nil {
+				lp.Tag = *pb.Tag
+			}
+		}
+		if vif, ok := vifs[vifName]; ok {
+			lp.Ifname, lp.Ifindex, lp.Up = vif.Ifname, vif.Ifindex, vif.Up
+		}
+		s.LocalPorts[name] = lp
+	}
+	for _, f := range v.flows {
+		if f.LogicalDatapath != nil && local[*f.LogicalDatapath] {
+			s.Flows[f.UUID] = f
+			continue
+		}
+		if f.LogicalDpGroup != nil {
+			if g, ok := v.dpGroups[*f.LogicalDpGroup]; ok {
+				for _, d := range g.Datapaths {
+					if local[d] {
+						s.Flows[f.UUID] = f
+						s.DPGroups[g.UUID] = g
+						break
+					}
+				}
+			}
+		}
+	}
+	for u, mg := range v.mcGroups {
+		if local[mg.Datapath] {
+			s.MulticastGroups[u] = mg
+		}
+	}
+	for u, mb := range v.macs {
+		if local[mb.Datapath] {
+			s.MACBindings[u] = mb
+		}
+	}
+	s.AddressSets = v.addrSets
+	s.PortGroups = v.portGrps
+	s.LoadBalancers = v.lbs
+	for u, f := range v.fdbs {
+		if localKeys[f.DpKey] {
+			s.FDBs[u] = f
+		}
+	}
+	return s
+}
+
+// reportReadiness runs after a successful Apply: a VIF port held here whose
+// netdev exists is up (Port_Binding.up=true, Interface ovn-installed=true);
+// one whose netdev is gone, or that is no longer ours, is not.
+func (c *Controller) reportReadiness(ctx context.Context, sb client.Client, v *sbView, roles map[string]Role, s *State) error {
+	self := c.reg.chassisUUID
+	var sbOps []ovsdb.Operation
+	installed := map[string]bool{} // Interface uuid -> should carry ovn-installed
+	for name, pb := range v.ports {
+		if pb.Type != "" || pb.Chassis == nil || *pb.Chassis != self {
+			continue
+		}
+		lp, ok := s.LocalPorts[name]
+		ready := ok && roles[name] == RoleMain && lp.Ifindex > 0
+		if ready != isUp(pb) {
+			ops, err := upOps(sb, pb, ready)
+			if err != nil {
+				return err
+			}
+			sbOps = append(sbOps, ops...)
+			c.log.Info("port readiness", "port", name, "up", ready, "ifname", lp.Ifname)
+		}
+		if ready && lp.Parent == "" {
+			if vif, ok := c.prevVIFs[name]; ok && vif.InterfaceUUID != "" {
+				installed[vif.InterfaceUUID] = true
+			}
+		}
+	}
+	if _, err := transact(ctx, sb, "reporting port readiness", sbOps...); err != nil {
+		return err
+	}
+	if c.ovs == nil {
+		return nil
+	}
+	// Every Interface is checked, not only current VIFs: one that lost its
+	// iface-id (a release) must lose ovn-installed too.
+	marked, err := ovsInstalledInterfaces(ctx, c.ovs)
+	if err != nil {
+		return err
+	}
+	var ovsOps []ovsdb.Operation
+	for uuid := range installed {
+		if !marked[uuid] {
+			ops, err := ovsSetInstalledOps(c.ovs, uuid, true, c.now())
+			if err != nil {
+				return err
+			}
+			ovsOps = append(ovsOps, ops...)
+		}
+	}
+	for uuid := range marked {
+		if !installed[uuid] {
+			ops, err := ovsSetInstalledOps(c.ovs, uuid, false, c.now())
+			if err != nil {
+				return err
+			}
+			ovsOps = append(ovsOps, ops...)
+		}
+	}
+	_, err = transact(ctx, c.ovs, "writing ovn-installed", ovsOps...)
+	return err
+}
+
+// ackNbCfg writes Chassis_Private.nb_cfg once the datapath holds it.
+func (c *Controller) ackNbCfg(ctx context.Context, sb client.Client, v *sbView, nbCfg int) error {
+	priv, ok := v.private[c.cfg.SystemID]
+	if !ok || priv.NbCfg == nbCfg {
+		return nil
+	}
+	ops, err := nbCfgOps(sb, priv.UUID, nbCfg, c.now())
+	if err != nil {
+		return err
+	}
+	if _, err := transact(ctx, sb, "acknowledging nb_cfg", ops...); err != nil {
+		return err
+	}
+	c.setStatus(func(s *Status) { s.AckedNbCfg = nbCfg })
+	return nil
+}

@@ -1,0 +1,152 @@
+package loader
+
+import (
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// BenchmarkDatapath measures ns per packet through the loaded programs
+// (BPF_PROG_TEST_RUN, the kernel's own timing), beside the floor: a program
+// that only redirects, in the same run. Each packet is one test run (repeat
+// 1), because a repeated run would feed the program its own output (an
+// encapsulated or TTL-decremented packet). Tables are northd's.
+//
+//	go test ./loader -run '^$' -bench BenchmarkDatapath
+func BenchmarkDatapath(b *testing.B) {
+	h := newHarness(b)
+	cmds := standardCmds()
+	// a switch with nine local ports for the 8-way flood
+	cmds = append(cmds, []string{"ls-add", "swf"})
+	for i := 0; i <= 8; i++ {
+		cmds = append(cmds, []string{"lsp-add", "swf", fmt.Sprintf("f%d", i)},
+			[]string{"lsp-set-addresses", fmt.Sprintf("f%d", i), fmt.Sprintf("00:00:00:00:0f:%02x 10.9.0.%d", i, i+1)})
+	}
+	h.install(northd(b, cmds...))
+	bindStandard(b, h)
+	var flood []string
+	for i := 0; i <= 8; i++ {
+		flood = append(flood, h.vifName(fmt.Sprintf("f%d", i)))
+	}
+	for _, g := range []string{"_MC_flood", "_MC_flood_l2"} {
+		h.mcast("swf", g, flood, nil)
+	}
+	// Benchmark runs have no context: packets arrive on "lo" (ifindex 1);
+	// bind the sending port there.
+	bindLo := func(port string) {
+		dp, key := h.tp.port(b, port)
+		if err := h.st.BindVIF(1, 0, dp, key, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	floor := floorObjects{}
+	if err := loadFloorObjects(&floor, nil); err != nil {
+		b.Fatal(err)
+	}
+	defer floor.Close()
+
+	cases := []struct {
+		name, sender string
+		prog         *ebpf.Program
+		pkt          []byte
+	}{
+		{"Floor", "", floor.OvnbpfFloor, icmpPacket(b, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64)},
+		{"L2Local", "vm1", h.d.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64)},
+		{"L2RemoteGeneve", "vm1", h.d.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm3MAC, "10.0.0.1", "10.0.0.3", 64)},
+		{"Routed", "vm1", h.d.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, r0sw0, "10.0.0.1", "10.0.1.4", 64)},
+		{"Flood8", "f0", h.d.Objs.OvnbpfVifIngress, arpRequest(b, mac("00:00:00:00:0f:00"), "10.9.0.1", "10.9.0.99")},
+	}
+	// the pipeline itself: every packet a new flow (UDP source ports cycle
+	// through more flows than the test's flow cache holds)
+	udpFlows := func(dst []byte, dip string) [][]byte {
+		var pkts [][]byte
+		for i := 0; i < 4096; i++ {
+			pkts = append(pkts, udpPacket(b, vm1MAC, dst, "10.0.0.1", dip, uint16(10000+i)))
+		}
+		return pkts
+	}
+	for _, c := range []struct {
+		name string
+		pkts [][]byte
+	}{
+		{"L2LocalPipeline", udpFlows(vm2MAC, "10.0.0.2")},
+		{"RoutedPipeline", udpFlows(r0sw0, "10.0.1.4")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			enterNetNS(b, h.ns)
+			bindLo("vm1")
+			prog := h.d.Objs.OvnbpfVifIngress
+			_, miss0, _, _ := h.st.CacheStats()
+			var total int64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ret, d, err := prog.Benchmark(c.pkts[i%len(c.pkts)], 1, nil)
+				if err != nil || ret != tcActRedirect {
+					b.Fatalf("verdict %d (%v), drops %v", ret, err, h.drops())
+				}
+				total += d.Nanoseconds()
+			}
+			b.ReportMetric(float64(total)/float64(b.N), "ns/pkt")
+			_, miss1, _, _ := h.st.CacheStats()
+			b.ReportMetric(float64(miss1-miss0)/float64(b.N), "miss/pkt")
+		})
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			// sub-benchmarks run on their own goroutine: into the namespace
+			// (copies must go to its devices) and onto CPU 0 again
+			enterNetNS(b, h.ns)
+			if c.sender != "" {
+				bindLo(c.sender)
+			}
+			ret, _, err := c.prog.Benchmark(c.pkt, 1, nil)
+			if err != nil || ret != tcActRedirect {
+				b.Fatalf("verdict %d (%v), drops %v", ret, err, h.drops())
+			}
+			if c.name == "Flood8" {
+				if n := len(outputs(h)); n != 8 {
+					b.Fatalf("%d copies, want 8", n)
+				}
+			}
+			// the floor runs interleaved with the case, so that the ratio holds
+			// however loaded the machine is
+			var total, floorTotal int64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				_, d, err := c.prog.Benchmark(c.pkt, 1, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += d.Nanoseconds()
+				_, d, err = floor.OvnbpfFloor.Benchmark(c.pkt, 1, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				floorTotal += d.Nanoseconds()
+			}
+			b.ReportMetric(float64(total)/float64(b.N), "ns/pkt")
+			b.ReportMetric(float64(total)/float64(floorTotal), "x-floor")
+		})
+	}
+}
+
+func udpPacket(t testing.TB, src, dst net.HardwareAddr, sip, dip string, sport uint16) []byte {
+	eth := &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: net.ParseIP(sip).To4(), DstIP: net.ParseIP(dip).To4()}
+	u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 9}
+	if err := u.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	return serialize(t, eth, ip, u, gopacket.Payload([]byte("ovnbpf")))
+}
+
+// vifName binds a logical port to a new device of the same name.
+func (h *harness) vifName(port string) string {
+	h.vif(port, port, 0)
+	return port
+}

@@ -1,0 +1,838 @@
+package maps
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"sort"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/ovnbpf/ovnbpf/pipeline"
+)
+
+// Installer keeps the datapath's classifier maps equal to the compiler's
+// tables. Each Apply writes only what changed, in batches, and makes the
+// whole change visible at once:
+//
+//  1. new subtable masks and op programs go to unused slots;
+//  2. every changed entry is written as {since: g+1, prev: old, cur: new}
+//     (packets that started under g keep reading prev);
+//  3. the changed tables' subtable lists are written under parity (g+1)&1;
+//  4. the generation flips to g+1 (one 4-byte map write);
+//  5. what g+1 no longer uses is deleted or freed at the next Apply, once no
+//     packet can still be reading it.
+//
+// An Installer is not safe for concurrent use.
+type Installer struct {
+	m   *DatapathMaps
+	gen uint32
+
+	tables map[TableID]*tableState
+	// datapaths whose directory at the other parity is stale (changed by the
+	// last apply)
+	staleOther map[uint32]bool
+
+	subtableIDs idAllocator
+	descIDs     idAllocator
+	ops         rangeAllocator
+	lflows      map[string]uint32
+	lflowNames  []string
+
+	// released by the previous apply: freed/deleted by the next one
+	deferredRules     []ruleKey
+	deferredOps       []opRange
+	deferredSubtables []uint32
+	deferredDescs     []uint32
+}
+
+type tableState struct {
+	subtables map[string]*subtableState
+	desc      uint32 // index of its subtable list in ovnbpf_tables
+	list      DatapathOvnbpfTable
+}
+
+type subtableState struct {
+	id      uint32
+	maxPrio uint16
+	mask    DatapathOvnbpfMask
+	slots   map[[maskWords]uint64]*installedSlot
+}
+
+type installedSlot struct {
+	content slotContent
+	ops     opRange
+}
+
+type opRange struct{ start, n uint32 }
+
+// ruleKey names a classifier entry in either rules map (by the subtable's
+// width: narrow subtables use ovnbpf_rules, wide ones ovnbpf_rules_w).
+type ruleKey struct {
+	sub    uint32
+	w      [maskWords]uint64
+	narrow bool
+}
+
+func newRuleKey(st *subtableState, w [maskWords]uint64) ruleKey {
+	return ruleKey{sub: st.id, w: w, narrow: int(st.mask.N) <= narrowWords}
+}
+
+// ruleBatch collects entry writes for both rules maps.
+type ruleBatch struct {
+	nk []DatapathOvnbpfRuleKey
+	nv []DatapathOvnbpfRule
+	wk []DatapathOvnbpfRuleKeyW
+	wv []DatapathOvnbpfRule
+}
+
+func (b *ruleBatch) add(k ruleKey, v DatapathOvnbpfRule) {
+	if k.narrow {
+		nk := DatapathOvnbpfRuleKey{Subtable: k.sub}
+		copy(nk.W[:], k.w[:])
+		b.nk, b.nv = append(b.nk, nk), append(b.nv, v)
+		return
+	}
+	b.wk, b.wv = append(b.wk, DatapathOvnbpfRuleKeyW{Subtable: k.sub, W: k.w}), append(b.wv, v)
+}
+
+func (b *ruleBatch) len() int { return len(b.nk) + len(b.wk) }
+
+func (in *Installer) writeRules(b *ruleBatch) error {
+	if len(b.nk) > 0 {
+		if err := batchUpdate(in.m.OvnbpfRules, b.nk, b.nv); err != nil {
+			return err
+		}
+	}
+	if len(b.wk) > 0 {
+		if err := batchUpdate(in.m.OvnbpfRulesW, b.wk, b.wv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (in *Installer) deleteRule(k ruleKey) error {
+	var err error
+	if k.narrow {
+		nk := DatapathOvnbpfRuleKey{Subtable: k.sub}
+		copy(nk.W[:], k.w[:])
+		err = in.m.OvnbpfRules.Delete(&nk)
+	} else {
+		err = in.m.OvnbpfRulesW.Delete(&DatapathOvnbpfRuleKeyW{Subtable: k.sub, W: k.w})
+	}
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
+}
+
+// NewInstaller starts an installer on the datapath's maps. Maps that are
+// already populated (pinned by a previous run of the daemon) are read back,
+// not cleared: the first Apply then writes only what differs, and the
+// datapath forwards throughout.
+func NewInstaller(m *DatapathMaps) (*Installer, error) {
+	var gen uint32
+	if err := m.OvnbpfGen.Lookup(uint32(0), &gen); err != nil {
+		return nil, fmt.Errorf("reading generation: %w", err)
+	}
+	in := &Installer{
+		m:           m,
+		gen:         gen,
+		tables:      map[TableID]*tableState{},
+		staleOther:  map[uint32]bool{},
+		subtableIDs: idAllocator{next: 1, max: m.OvnbpfMasks.MaxEntries()},
+		descIDs:     idAllocator{next: 1, max: m.OvnbpfTables.MaxEntries()},
+		ops:         rangeAllocator{next: 1, max: m.OvnbpfOps.MaxEntries()},
+		lflows:      map[string]uint32{},
+		lflowNames:  []string{""},
+	}
+	if err := in.reconcile(); err != nil {
+		return nil, fmt.Errorf("reading installed tables: %w", err)
+	}
+	return in, nil
+}
+
+// reconcile rebuilds the installer's view from the maps: the tables current
+// at this generation, their entries (the version packets see now), the op
+// ranges and ids in use, and the lflow names of the counters.
+func (in *Installer) reconcile() error {
+	var idx uint32
+	var name DatapathOvnbpfLflowName
+	it := in.m.OvnbpfLfnames.Iterate()
+	for it.Next(&idx, &name) {
+		uuid := cString(name.Uuid[:])
+		for uint32(len(in.lflowNames)) <= idx {
+			in.lflowNames = append(in.lflowNames, "")
+		}
+		in.lflowNames[idx] = uuid
+		in.lflows[uuid] = idx
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading lflow names: %w", err)
+	}
+
+	parity := uint8(in.gen & 1)
+	subOwner := map[uint32]*subtableState{}
+	var dk DatapathOvnbpfDirKey
+	var dir DatapathOvnbpfDir
+	dit := in.m.OvnbpfDirs.Iterate()
+	for dit.Next(&dk, &dir) {
+		// the other parity's directory is one apply behind: refresh it next time
+		in.staleOther[dk.Dp] = true
+		if dk.Parity != parity {
+			continue
+		}
+		for p := range dir.Table {
+			for t, idx := range dir.Table[p] {
+				if idx == 0 {
+					continue
+				}
+				id := TableID{Datapath: dk.Dp, Pipeline: pipeline.Pipeline(p), Table: uint8(t)}
+				var desc DatapathOvnbpfTable
+				if err := in.m.OvnbpfTables.Lookup(idx, &desc); err != nil {
+					return fmt.Errorf("reading table %s: %w", id, err)
+				}
+				ts := &tableState{subtables: map[string]*subtableState{}, desc: idx, list: desc}
+				in.descIDs.markUsed(idx)
+				for i := uint32(0); i < desc.N && int(i) < len(desc.Sub); i++ {
+					var mask DatapathOvnbpfMask
+					if err := in.m.OvnbpfMasks.Lookup(desc.Sub[i].Id, &mask); err != nil {
+						return fmt.Errorf("reading mask of subtable %d: %w", desc.Sub[i].Id, err)
+					}
+					st := &subtableState{id: desc.Sub[i].Id, maxPrio: desc.Sub[i].MaxPrio, mask: mask, slots: map[[maskWords]uint64]*installedSlot{}}
+					ts.subtables[maskShape(mask)] = st
+					subOwner[st.id] = st
+					in.subtableIDs.markUsed(st.id)
+				}
+				in.tables[id] = ts
+			}
+		}
+	}
+	if err := dit.Err(); err != nil {
+		return fmt.Errorf("reading directories: %w", err)
+	}
+
+	readEntry := func(k ruleKey, rv DatapathOvnbpfRule) error {
+		slot := rv.Prev
+		if int32(in.gen-rv.Since) >= 0 {
+			slot = rv.Cur
+		}
+		st := subOwner[k.sub]
+		if st == nil || slot.Kind == 0 {
+			// no current table uses it: what a finished apply had released
+			in.deferredRules = append(in.deferredRules, k)
+			return nil
+		}
+		is := &installedSlot{content: slotContent{prio: slot.Prio, lflow: in.LflowName(slot.Lflow)}}
+		if slot.Kind&1 != 0 {
+			is.content.action = true
+			is.ops = opRange{slot.OpStart, uint32(slot.N_ops)}
+			for i := uint32(0); i < is.ops.n; i++ {
+				var op DatapathOvnbpfOp
+				if err := in.m.OvnbpfOps.Lookup(is.ops.start+i, &op); err != nil {
+					return fmt.Errorf("reading op %d: %w", is.ops.start+i, err)
+				}
+				is.content.ops = append(is.content.ops, op)
+			}
+			in.ops.markUsed(is.ops)
+		}
+		for i := 0; i < int(slot.N_conj) && i < len(slot.Conj); i++ {
+			is.content.conj = append(is.content.conj, slot.Conj[i])
+		}
+		st.slots[k.w] = is
+		return nil
+	}
+	var nk DatapathOvnbpfRuleKey
+	var rv DatapathOvnbpfRule
+	nit := in.m.OvnbpfRules.Iterate()
+	for nit.Next(&nk, &rv) {
+		k := ruleKey{sub: nk.Subtable, narrow: true}
+		copy(k.w[:], nk.W[:])
+		if err := readEntry(k, rv); err != nil {
+			return err
+		}
+	}
+	if err := nit.Err(); err != nil {
+		return fmt.Errorf("reading classifier entries: %w", err)
+	}
+	var wk DatapathOvnbpfRuleKeyW
+	wit := in.m.OvnbpfRulesW.Iterate()
+	for wit.Next(&wk, &rv) {
+		if err := readEntry(ruleKey{sub: wk.Subtable, w: wk.W}, rv); err != nil {
+			return err
+		}
+	}
+	if err := wit.Err(); err != nil {
+		return fmt.Errorf("reading classifier entries: %w", err)
+	}
+	in.subtableIDs.rebuildFree()
+	in.descIDs.rebuildFree()
+	in.ops.rebuildFree()
+	return nil
+}
+
+func maskShape(m DatapathOvnbpfMask) string {
+	mm := maskedMatch{}
+	for i := 0; i < int(m.N) && i < maskWords; i++ {
+		mm.idx = append(mm.idx, m.Idx[i])
+		mm.mask = append(mm.mask, m.Mask[i])
+	}
+	return mm.shape()
+}
+
+func cString(b []int8) string {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		out = append(out, byte(c))
+	}
+	return string(out)
+}
+
+// Generation is the generation packets currently start under.
+func (in *Installer) Generation() uint32 { return in.gen }
+
+// LflowIndex is the counter index of an lflow (0: unknown).
+func (in *Installer) LflowIndex(uuid string) uint32 { return in.lflows[uuid] }
+
+// LflowName is the uuid of a counter index.
+func (in *Installer) LflowName(idx uint32) string {
+	if int(idx) < len(in.lflowNames) {
+		return in.lflowNames[idx]
+	}
+	return ""
+}
+
+func (in *Installer) lflowIndex(uuid string) (uint32, error) {
+	if idx, ok := in.lflows[uuid]; ok {
+		return idx, nil
+	}
+	idx := uint32(len(in.lflowNames))
+	if idx >= in.m.OvnbpfLflows.MaxEntries() {
+		return 0, fmt.Errorf("more than %d lflows", in.m.OvnbpfLflows.MaxEntries()-1)
+	}
+	var name DatapathOvnbpfLflowName
+	if len(uuid) >= len(name.Uuid) {
+		return 0, fmt.Errorf("lflow name %q too long", uuid)
+	}
+	for i := 0; i < len(uuid); i++ {
+		name.Uuid[i] = int8(uuid[i])
+	}
+	if err := in.m.OvnbpfLfnames.Update(idx, &name, ebpf.UpdateAny); err != nil {
+		return 0, fmt.Errorf("recording lflow name: %w", err)
+	}
+	// a fresh index counts from zero
+	per := make([]DatapathOvnbpfLflowStats, ebpf.MustPossibleCPU())
+	if err := in.m.OvnbpfLflows.Update(idx, per, ebpf.UpdateAny); err != nil {
+		return 0, fmt.Errorf("resetting lflow counters: %w", err)
+	}
+	in.lflows[uuid] = idx
+	in.lflowNames = append(in.lflowNames, uuid)
+	return idx, nil
+}
+
+// ApplyReport says what an Apply did.
+type ApplyReport struct {
+	Generation  uint32
+	Written     int // classifier entries written
+	Deleted     int // entries scheduled for deletion
+	OpsWritten  int
+	Errors      []RuleError   // rules left out (the rest of their table is installed)
+	Unsupported []Unsupported // ops that drop and count when reached
+}
+
+// Apply replaces the contents of the given tables (a nil or empty rule list
+// removes a table) and makes all of it visible in one generation.
+func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (*ApplyReport, error) {
+	rep := &ApplyReport{}
+	next := in.gen + 1
+	parity := uint8(next & 1)
+
+	// What the previous apply released is unused by now.
+	if err := in.releaseDeferred(); err != nil {
+		return rep, err
+	}
+
+	ids := make([]TableID, 0, len(changes))
+	for id := range changes {
+		ids = append(ids, id)
+	}
+	sortTableIDs(ids)
+
+	var rules ruleBatch
+	var opIdx []uint32
+	var opVals []DatapathOvnbpfOp
+	type descWrite struct {
+		idx uint32
+		val DatapathOvnbpfTable
+	}
+	var descs []descWrite
+	var releasedDescs []uint32
+	newTables := map[TableID]*tableState{} // nil: the table goes
+	touched := map[uint32]bool{}           // datapaths whose directory changes
+	var released []ruleKey
+	var releasedOps []opRange
+	var releasedSubs []uint32
+
+	for _, id := range ids {
+		if int(id.Table) >= maxTables {
+			rep.Errors = append(rep.Errors, RuleError{Table: id, Err: fmt.Errorf("table id beyond the datapath's %d", maxTables)})
+			continue
+		}
+		desired, errs, unsup := encodeTable(id, changes[id])
+		rep.Errors = append(rep.Errors, errs...)
+		rep.Unsupported = append(rep.Unsupported, unsup...)
+		ts := in.tables[id]
+		if ts == nil {
+			ts = &tableState{subtables: map[string]*subtableState{}}
+		}
+		if len(desired) > maxSubtables {
+			rep.Errors = append(rep.Errors, RuleError{Table: id, Err: fmt.Errorf("%d distinct masks, the datapath holds %d per table; table left unchanged", len(desired), maxSubtables)})
+			continue
+		}
+		newSubs := map[string]*subtableState{}
+		for shape, ds := range desired {
+			old := ts.subtables[shape]
+			ns := &subtableState{maxPrio: ds.maxPrio, mask: ds.mask, slots: map[[maskWords]uint64]*installedSlot{}}
+			if old != nil {
+				ns.id = old.id
+			} else {
+				sid, err := in.subtableIDs.get()
+				if err != nil {
+					return rep, err
+				}
+				ns.id = sid
+				mask := ds.mask
+				if err := in.m.OvnbpfMasks.Update(sid, &mask, ebpf.UpdateAny); err != nil {
+					return rep, fmt.Errorf("writing subtable mask: %w", err)
+				}
+			}
+			for w, content := range ds.slots {
+				var prev *installedSlot
+				if old != nil {
+					prev = old.slots[w]
+				}
+				if prev != nil && prev.content.equal(content) {
+					ns.slots[w] = prev
+					continue
+				}
+				is := &installedSlot{content: *content}
+				cur, err := in.slotValue(content, &is.ops, &opIdx, &opVals)
+				if err != nil {
+					rep.Errors = append(rep.Errors, RuleError{Lflow: content.lflow, Table: id, Err: err})
+					if prev != nil {
+						ns.slots[w] = prev // keep what is installed
+					}
+					continue
+				}
+				val := DatapathOvnbpfRule{Since: next, Cur: cur}
+				if prev != nil {
+					val.Prev = prev.value(in)
+					releasedOps = append(releasedOps, prev.ops)
+				}
+				rules.add(newRuleKey(ns, w), val)
+				ns.slots[w] = is
+			}
+			newSubs[shape] = ns
+		}
+		// entries and subtables that are gone
+		for shape, old := range ts.subtables {
+			ns := newSubs[shape]
+			for w, prev := range old.slots {
+				if ns != nil && ns.slots[w] != nil {
+					continue
+				}
+				key := newRuleKey(old, w)
+				rules.add(key, DatapathOvnbpfRule{Since: next, Prev: prev.value(in)})
+				released = append(released, key)
+				releasedOps = append(releasedOps, prev.ops)
+			}
+			if ns == nil {
+				releasedSubs = append(releasedSubs, old.id)
+			}
+		}
+		nt := &tableState{subtables: newSubs, list: tableDesc(newSubs), desc: ts.desc}
+		if len(newSubs) == 0 {
+			nt = nil
+		}
+		if nt != nil && (ts.desc == 0 || nt.list != ts.list) {
+			// a new list goes to a fresh slot: the old one may be being read
+			idx, err := in.descIDs.get()
+			if err != nil {
+				return rep, err
+			}
+			nt.desc = idx
+			descs = append(descs, descWrite{idx, nt.list})
+		}
+		if ts.desc != 0 && (nt == nil || nt.desc != ts.desc) {
+			releasedDescs = append(releasedDescs, ts.desc)
+		}
+		if nt == nil && ts.desc == 0 {
+			continue // nothing installed, nothing asked
+		}
+		newTables[id] = nt
+		if nt == nil || nt.desc != ts.desc {
+			touched[id.Datapath] = true
+		}
+	}
+	// directories: the touched datapaths, and those the previous apply
+	// touched (their directory at this parity is one version behind)
+	dirs := map[uint32]bool{}
+	for dp := range touched {
+		dirs[dp] = true
+	}
+	for dp := range in.staleOther {
+		dirs[dp] = true
+	}
+	view := func(id TableID) *tableState {
+		if nt, ok := newTables[id]; ok {
+			return nt
+		}
+		return in.tables[id]
+	}
+	type dirWrite struct {
+		key  DatapathOvnbpfDirKey
+		val  DatapathOvnbpfDir
+		gone bool
+	}
+	var dirWrites []dirWrite
+	for dp := range dirs {
+		w := dirWrite{key: DatapathOvnbpfDirKey{Dp: dp, Parity: parity}, gone: true}
+		for p := 0; p < 2; p++ {
+			for t := 0; t < len(w.val.Table[p]); t++ {
+				if ts := view(TableID{Datapath: dp, Pipeline: pipeline.Pipeline(p), Table: uint8(t)}); ts != nil {
+					w.val.Table[p][t] = ts.desc
+					w.gone = false
+				}
+			}
+		}
+		dirWrites = append(dirWrites, w)
+	}
+	if len(opIdx) > 0 {
+		if err := batchUpdate(in.m.OvnbpfOps, opIdx, opVals); err != nil {
+			return rep, fmt.Errorf("writing op programs: %w", err)
+		}
+	}
+	if err := in.writeRules(&rules); err != nil {
+		return rep, fmt.Errorf("writing classifier entries: %w", err)
+	}
+	for _, d := range descs {
+		if err := in.m.OvnbpfTables.Update(d.idx, &d.val, ebpf.UpdateAny); err != nil {
+			return rep, fmt.Errorf("writing subtable list %d: %w", d.idx, err)
+		}
+	}
+	for _, d := range dirWrites {
+		if d.gone {
+			if err := in.m.OvnbpfDirs.Delete(&d.key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return rep, fmt.Errorf("removing directory of datapath %d: %w", d.key.Dp, err)
+			}
+			continue
+		}
+		if err := in.m.OvnbpfDirs.Update(&d.key, &d.val, ebpf.UpdateAny); err != nil {
+			return rep, fmt.Errorf("writing directory of datapath %d: %w", d.key.Dp, err)
+		}
+	}
+	for id, nt := range newTables {
+		if nt == nil {
+			delete(in.tables, id)
+		} else {
+			in.tables[id] = nt
+		}
+	}
+	in.staleOther = touched
+	// the flip: packets starting now see the new tables, whole
+	if err := in.m.OvnbpfGen.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
+		return rep, fmt.Errorf("flipping generation: %w", err)
+	}
+	in.gen = next
+	in.deferredRules = released
+	in.deferredOps = releasedOps
+	in.deferredSubtables = releasedSubs
+	in.deferredDescs = releasedDescs
+	rep.Generation = next
+	rep.Written = rules.len()
+	rep.Deleted = len(released)
+	rep.OpsWritten = len(opIdx)
+	return rep, nil
+}
+
+func (in *Installer) releaseDeferred() error {
+	for _, k := range in.deferredRules {
+		if in.liveKey(k) {
+			continue // written again since
+		}
+		if err := in.deleteRule(k); err != nil {
+			return fmt.Errorf("deleting classifier entry: %w", err)
+		}
+	}
+	for _, r := range in.deferredOps {
+		in.ops.release(r)
+	}
+	for _, id := range in.deferredSubtables {
+		in.subtableIDs.put(id)
+	}
+	for _, id := range in.deferredDescs {
+		in.descIDs.put(id)
+	}
+	in.deferredRules, in.deferredOps, in.deferredSubtables, in.deferredDescs = nil, nil, nil, nil
+	return nil
+}
+
+// liveKey reports whether a classifier key is in use by an installed table.
+func (in *Installer) liveKey(k ruleKey) bool {
+	for _, ts := range in.tables {
+		for _, st := range ts.subtables {
+			if st.id == k.sub {
+				_, ok := st.slots[k.w]
+				return ok
+			}
+		}
+	}
+	return false
+}
+
+func (s *installedSlot) value(in *Installer) DatapathOvnbpfRuleSlot {
+	v := DatapathOvnbpfRuleSlot{Prio: s.content.prio, Lflow: in.lflows[s.content.lflow]}
+	if s.content.action {
+		v.Kind |= 1
+		v.OpStart = s.ops.start
+		v.N_ops = uint16(s.ops.n)
+	}
+	if len(s.content.conj) > 0 {
+		v.Kind |= 2
+		v.N_conj = uint8(len(s.content.conj))
+		copy(v.Conj[:], s.content.conj)
+	}
+	return v
+}
+
+// slotValue allocates the op program of content and returns its slot.
+func (in *Installer) slotValue(content *slotContent, r *opRange, idx *[]uint32, vals *[]DatapathOvnbpfOp) (DatapathOvnbpfRuleSlot, error) {
+	if _, err := in.lflowIndex(content.lflow); err != nil {
+		return DatapathOvnbpfRuleSlot{}, err
+	}
+	if content.action {
+		if len(content.ops) > 0xffff {
+			return DatapathOvnbpfRuleSlot{}, fmt.Errorf("action program of %d ops", len(content.ops))
+		}
+		start, err := in.ops.alloc(uint32(len(content.ops)))
+		if err != nil {
+			return DatapathOvnbpfRuleSlot{}, err
+		}
+		*r = opRange{start, uint32(len(content.ops))}
+		for i, op := range content.ops {
+			*idx = append(*idx, start+uint32(i))
+			*vals = append(*vals, op)
+		}
+	}
+	s := installedSlot{content: *content, ops: *r}
+	return s.value(in), nil
+}
+
+func tableDesc(subs map[string]*subtableState) DatapathOvnbpfTable {
+	list := make([]*subtableState, 0, len(subs))
+	for _, s := range subs {
+		list = append(list, s)
+	}
+	// highest priority first: the search stops once nothing later can win
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].maxPrio != list[j].maxPrio {
+			return list[i].maxPrio > list[j].maxPrio
+		}
+		return list[i].id < list[j].id
+	})
+	var d DatapathOvnbpfTable
+	d.N = uint32(len(list))
+	for i, s := range list {
+		d.Sub[i].Id = s.id
+		d.Sub[i].MaxPrio = s.maxPrio
+		d.Sub[i].PreWord, d.Sub[i].PreMask, d.Sub[i].PreValue = s.precheck()
+	}
+	return d
+}
+
+// dpBits are the key bits of the datapath field: every packet reaching a
+// table has the table's datapath, so they never refuse one.
+var dpBits = func() uint64 {
+	loc := fieldLocs[pipeline.FieldDP]
+	var m uint64
+	for b := loc.Offset; b < loc.Offset+loc.Size; b++ {
+		m |= 0xff << (8 * (b % 8))
+	}
+	return m
+}()
+
+// precheck picks the key word in which the subtable's rules share the most
+// bits (eth.type, ip.proto... the prerequisites), for the datapath to refuse
+// packets without a hash lookup.
+func (s *subtableState) precheck() (word uint8, mask, value uint64) {
+	var ref *[maskWords]uint64
+	var diff [maskWords]uint64
+	for w := range s.slots {
+		w := w
+		if ref == nil {
+			ref = &w
+			continue
+		}
+		for j := range w {
+			diff[j] |= w[j] ^ ref[j]
+		}
+	}
+	if ref == nil {
+		return 0, 0, 0
+	}
+	best := -1
+	for j := 0; j < int(s.mask.N) && j < maskWords; j++ {
+		common := s.mask.Mask[j] &^ diff[j]
+		if s.mask.Idx[j] == uint8(fieldLocs[pipeline.FieldDP].Offset/8) {
+			common &^= dpBits
+		}
+		if common != 0 && (best < 0 || bits.OnesCount64(common) > bits.OnesCount64(mask)) {
+			best, mask = j, common
+		}
+	}
+	if best < 0 {
+		return 0, 0, 0
+	}
+	return s.mask.Idx[best], mask, ref[best] & mask
+}
+
+func sortTableIDs(ids []TableID) {
+	sort.Slice(ids, func(i, j int) bool {
+		a, b := ids[i], ids[j]
+		if a.Datapath != b.Datapath {
+			return a.Datapath < b.Datapath
+		}
+		if a.Pipeline != b.Pipeline {
+			return a.Pipeline < b.Pipeline
+		}
+		return a.Table < b.Table
+	})
+}
+
+// batchUpdate writes keys/values in one syscall where the map supports it.
+func batchUpdate[K, V any](m *ebpf.Map, keys []K, vals []V) error {
+	_, err := m.BatchUpdate(keys, vals, nil)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ebpf.ErrNotSupported) {
+		return err
+	}
+	for i := range keys {
+		if err := m.Update(&keys[i], &vals[i], ebpf.UpdateAny); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type idAllocator struct {
+	next, max uint32
+	free      []uint32
+	used      map[uint32]bool // while reconciling
+}
+
+func (a *idAllocator) markUsed(id uint32) {
+	if a.used == nil {
+		a.used = map[uint32]bool{}
+	}
+	a.used[id] = true
+	if id >= a.next {
+		a.next = id + 1
+	}
+}
+
+// rebuildFree makes the ids below next that nobody uses free again.
+func (a *idAllocator) rebuildFree() {
+	if a.used == nil {
+		return
+	}
+	for id := uint32(1); id < a.next; id++ {
+		if !a.used[id] {
+			a.free = append(a.free, id)
+		}
+	}
+	a.used = nil
+}
+
+func (a *idAllocator) get() (uint32, error) {
+	if n := len(a.free); n > 0 {
+		id := a.free[n-1]
+		a.free = a.free[:n-1]
+		return id, nil
+	}
+	if a.next >= a.max {
+		return 0, fmt.Errorf("out of subtable ids (%d)", a.max)
+	}
+	a.next++
+	return a.next - 1, nil
+}
+
+func (a *idAllocator) put(id uint32) { a.free = append(a.free, id) }
+
+// rangeAllocator hands out contiguous op ranges, first fit.
+type rangeAllocator struct {
+	next, max uint32
+	free      []opRange
+	used      []opRange // while reconciling
+}
+
+func (a *rangeAllocator) markUsed(r opRange) {
+	if r.n == 0 {
+		return
+	}
+	a.used = append(a.used, r)
+	if r.start+r.n > a.next {
+		a.next = r.start + r.n
+	}
+}
+
+// rebuildFree makes the gaps between used ranges below next free again.
+func (a *rangeAllocator) rebuildFree() {
+	if a.used == nil {
+		return
+	}
+	sort.Slice(a.used, func(i, j int) bool { return a.used[i].start < a.used[j].start })
+	at := uint32(1)
+	for _, r := range a.used {
+		if r.start > at {
+			a.free = append(a.free, opRange{at, r.start - at})
+		}
+		if r.start+r.n > at {
+			at = r.start + r.n
+		}
+	}
+	a.used = nil
+}
+
+func (a *rangeAllocator) alloc(n uint32) (uint32, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	for i, r := range a.free {
+		if r.n >= n {
+			start := r.start
+			if r.n == n {
+				a.free = append(a.free[:i], a.free[i+1:]...)
+			} else {
+				a.free[i] = opRange{r.start + n, r.n - n}
+			}
+			return start, nil
+		}
+	}
+	if a.next+n > a.max {
+		return 0, fmt.Errorf("out of op slots (%d)", a.max)
+	}
+	a.next += n
+	return a.next - n, nil
+}
+
+func (a *rangeAllocator) release(r opRange) {
+	if r.n > 0 {
+		a.free = append(a.free, r)
+	}
+}
