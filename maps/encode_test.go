@@ -78,14 +78,14 @@ func TestEncodeOps(t *testing.T) {
 	}
 }
 
-// The precheck picks the word where all rules agree (eth.type here), never
-// the datapath's bits.
+// The precheck is bits every rule of the subtable agrees on (so it never
+// refuses a packet one of them would match), never the datapath's bits.
 func TestSubtablePrecheck(t *testing.T) {
-	rules := []pipeline.Rule{
-		{Lflow: "a", Datapath: 7, Priority: 10, Match: []pipeline.FieldMatch{fm(pipeline.FieldDP, 0, 0, 0, 7), fm(pipeline.FieldEthType, 0x08, 0x06), fm(pipeline.FieldArpTpa, 10, 0, 0, 1)}, Actions: []pipeline.Op{pipeline.Drop{}}},
-		{Lflow: "b", Datapath: 7, Priority: 10, Match: []pipeline.FieldMatch{fm(pipeline.FieldDP, 0, 0, 0, 7), fm(pipeline.FieldEthType, 0x08, 0x06), fm(pipeline.FieldArpTpa, 10, 0, 0, 2)}, Actions: []pipeline.Op{pipeline.Drop{}}},
+	rule := func(tpa byte) pipeline.Rule {
+		return pipeline.Rule{Lflow: "r", Datapath: 7, Priority: 10, Actions: []pipeline.Op{pipeline.Drop{}},
+			Match: []pipeline.FieldMatch{fm(pipeline.FieldDP, 0, 0, 0, 7), fm(pipeline.FieldEthType, 0x08, 0x06), fm(pipeline.FieldArpTpa, 10, 0, 0, tpa)}}
 	}
-	subs, errs, _ := encodeTable(TableID{Datapath: 7}, rules)
+	subs, errs, _ := encodeTable(TableID{Datapath: 7}, []pipeline.Rule{rule(1), rule(2), rule(130)})
 	if len(errs) > 0 || len(subs) != 1 {
 		t.Fatalf("subtables %d, errors %v", len(subs), errs)
 	}
@@ -95,14 +95,18 @@ func TestSubtablePrecheck(t *testing.T) {
 			st.slots[w] = &installedSlot{}
 		}
 		word, mask, value := st.precheck()
-		et := fieldLocs[pipeline.FieldEthType].Offset
-		if int(word) != et/8 {
-			t.Fatalf("precheck word %d, want eth_type's %d", word, et/8)
+		if mask == 0 {
+			t.Fatal("no precheck for rules that share eth.type and most of arp.tpa")
 		}
-		var b [8]byte
-		binary.LittleEndian.PutUint64(b[:], value)
-		if b[et%8] != 0x08 || b[et%8+1] != 0x06 || mask&dpBits != 0 && word == 0 {
-			t.Errorf("precheck value %x mask %x", value, mask)
+		if word == 0 && mask&dpBits != 0 {
+			t.Errorf("precheck on the datapath's bits: %x", mask)
+		}
+		for w := range ds.slots {
+			for j := 0; j < int(ds.mask.N); j++ {
+				if ds.mask.Idx[j] == word && w[j]&mask != value {
+					t.Errorf("rule %x does not pass its own subtable's precheck (word %d mask %x value %x)", w, word, mask, value)
+				}
+			}
 		}
 	}
 }

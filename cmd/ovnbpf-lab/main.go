@@ -22,7 +22,7 @@ import (
 )
 
 const usage = `usage:
-  ovnbpf-lab up     [--name NAME] [--chassis hv1=ovs,hv2=ovs,...] [--demo]
+  ovnbpf-lab up     [--name NAME] [--chassis hv1=ovnbpf,hv2=ovs,...] [--demo]
   ovnbpf-lab env    [--name NAME]
   ovnbpf-lab vm add [--name NAME] CHASSIS VM --lport LPORT --mac MAC --ip ADDR/PLEN [--gw IP] [--mtu N]
                     [--ip6 ADDR/PLEN] [--gw6 IP]
@@ -32,8 +32,8 @@ const usage = `usage:
   ovnbpf-lab down   [--name NAME]
 `
 
-// defaultChassis is the reference flavour until ovnbpfd can run a lab chassis.
-const defaultChassis = "hv1=ovs,hv2=ovs"
+// defaultChassis runs ovnbpf; hv1=ovs,hv2=ovs gives the OVS reference.
+const defaultChassis = "hv1=ovnbpf,hv2=ovnbpf"
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {

@@ -229,7 +229,7 @@ func Up(o Options) (l *Lab, err error) {
 	for _, c := range o.Chassis {
 		if c.Flavour == FlavourOVNBPF {
 			if o.OVNBPFD == "" {
-				return nil, fmt.Errorf("chassis %s: flavour ovnbpf needs the ovnbpfd daemon, which this build does not have yet; use %s=ovs", c.Name, c.Name)
+				return nil, fmt.Errorf("chassis %s: flavour ovnbpf needs the ovnbpfd binary beside ovnbpf-lab or on PATH: run 'make build' (or use %s=ovs)", c.Name, c.Name)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,16 +17,69 @@ import (
 	"github.com/ovnbpf/ovnbpf/tests/scale"
 )
 
-// controlPlane measures, on one Southbound built by tests/scale (N switches
-// of M ports on one router, a port group with three ACLs), the reference
-// ovn-controller on an ovs chassis with one port of every switch bound to it
-// (so all N datapaths are local, as in REFERENCE.md), and ovnbpf's compiler
-// on the same database.
+// controlPlane measures, at one scale of the tests/scale topology (N
+// switches of M ports on one router, a port group with three ACLs), each
+// chassis kind on a lab of its own with one port of every switch bound to it
+// (so all N datapaths are local, as in REFERENCE.md): the reference
+// ovn-controller + ovs-vswitchd, and ovnbpfd. The same measurements for both;
+// and ovnbpf's compiler alone, in this process, on the same Southbound.
 func controlPlane(cfg config, switches, ports int) []Row {
 	scope := fmt.Sprintf("control %dx%d", switches, ports)
 	var rows []Row
-	add := func(system, metric, unit string, v []float64, err error) {
-		r := Row{Metric: metric, Scope: scope, Unit: unit, System: system}
+	for _, flavour := range []string{"ovs", "ovnbpf"} {
+		r, snap := chassisControlPlane(cfg, scope, flavour, switches, ports)
+		rows = append(rows, r...)
+		if flavour == "ovs" {
+			rows = append(rows, compileRows(cfg, scope, snap)...)
+		}
+	}
+	return rows
+}
+
+// compileRows times the compiler on a Southbound snapshot.
+func compileRows(cfg config, scope string, snapData []byte) []Row {
+	row := func(metric, unit string, v []float64, err error) Row {
+		r := Row{Metric: metric, Scope: scope, Unit: unit, System: "ovnbpf"}
+		if err != nil {
+			r.Note = err.Error()
+		} else {
+			r.Sample = summarise(v)
+		}
+		return r
+	}
+	if snapData == nil {
+		err := fmt.Errorf("no Southbound snapshot")
+		return []Row{row("compile (in process)", "ms", nil, err)}
+	}
+	snap, err := sbjson.Parse(snapData)
+	if err != nil {
+		return []Row{row("compile (in process)", "ms", nil, err)}
+	}
+	snap.Chassis = "bench"
+	var times, mem []float64
+	for r := 0; r < max(cfg.Reps, 3); r++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		t0 := time.Now()
+		comp, rep := sbjson.Compile(snap)
+		times = append(times, ms(time.Since(t0)))
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		mem = append(mem, float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
+		runtime.KeepAlive(comp)
+		if rep.Compiled != rep.Lflows {
+			err = fmt.Errorf("%d of %d lflows unsupported", rep.Lflows-rep.Compiled, rep.Lflows)
+		}
+	}
+	return []Row{row("compile (in process)", "ms", times, err), row("compile heap held", "MB", mem, err)}
+}
+
+// chassisControlPlane builds the topology on a lab with one chassis of the
+// flavour and measures it. It returns the Southbound snapshot too.
+func chassisControlPlane(cfg config, scope, flavour string, switches, ports int) (rows []Row, snap []byte) {
+	add := func(metric, unit string, v []float64, err error) {
+		r := Row{Metric: metric, Scope: scope, Unit: unit, System: flavour}
 		if err != nil {
 			r.Note = err.Error()
 		} else if len(v) > 0 {
@@ -33,141 +87,146 @@ func controlPlane(cfg config, switches, ports int) []Row {
 		}
 		rows = append(rows, r)
 	}
-
+	fail := func(err error) ([]Row, []byte) {
+		add("full recompute", "ms", nil, err)
+		return rows, snap
+	}
 	dir, err := os.MkdirTemp("", "ovnbpf-bench-cp-")
 	if err != nil {
-		add("ovs", "full recompute", "ms", nil, err)
-		return rows
+		return fail(err)
 	}
 	defer os.RemoveAll(dir)
 	os.Setenv("OVNBPF_LAB_DIR", dir)
-	const name = "benchcp"
+	name := "cp" + flavour[:3]
 	defer lab.Down(name)
-	chassis, _ := lab.ParseChassis("hv1=ovs")
-	l, err := lab.Up(lab.Options{Name: name, Chassis: chassis})
-	if err == nil {
-		t0 := time.Now()
-		err = scale.Build(l.Central(), switches, ports)
-		fmt.Fprintf(os.Stderr, "bench: built %s in %s\n", scope, time.Since(t0).Round(time.Second))
-	}
+	chassis, _ := lab.ParseChassis("hv1=" + flavour)
+	l, err := lab.Up(lab.Options{Name: name, Chassis: chassis, OVNBPFD: ovnbpfdBinary()})
 	if err != nil {
-		add("ovs", "full recompute", "ms", nil, err)
-		return rows
+		return fail(err)
 	}
 	c := l.Central()
-
-	// ovnbpf: the compiler on the same Southbound (ovnbpfd's own figures join
-	// when the ovnbpf chassis runs in labs).
-	snapData, err := corpus.Snapshot(c)
-	var lflows int
-	if err == nil {
-		var snap *sbjson.Snapshot
-		if snap, err = sbjson.Parse(snapData); err == nil {
-			snap.Chassis = lab.SystemID(name, "hv1")
-			var times, mem []float64
-			for r := 0; r < max(cfg.Reps, 3); r++ {
-				runtime.GC()
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				t0 := time.Now()
-				comp, rep := sbjson.Compile(snap)
-				times = append(times, ms(time.Since(t0)))
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				mem = append(mem, float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
-				runtime.KeepAlive(comp)
-				lflows = rep.Lflows
-				if rep.Compiled != rep.Lflows {
-					err = fmt.Errorf("%d of %d lflows unsupported", rep.Lflows-rep.Compiled, rep.Lflows)
-				}
-			}
-			add("ovnbpf", "full recompute", "ms", times, err)
-			add("ovnbpf", "memory (heap held)", "MB", mem, err)
-		}
+	t0 := time.Now()
+	if err := scale.Build(c, switches, ports); err != nil {
+		return fail(err)
 	}
-	if err != nil {
-		add("ovnbpf", "full recompute", "ms", nil, err)
+	fmt.Fprintf(os.Stderr, "bench: %s: built for %s in %s\n", scope, flavour, time.Since(t0).Round(time.Second))
+	if snap, err = corpus.Snapshot(c); err != nil {
+		return fail(err)
 	}
-	notYet := fmt.Errorf("needs ovnbpfd running an ovnbpf lab chassis")
-	add("ovnbpf", "--wait=hv lsp-add", "ms", nil, notYet)
-	add("ovnbpf", "VIF to up=true", "ms", nil, notYet)
-
-	// The reference: bind one port per switch so every datapath is local.
-	hv := &lab.Chassis{Name: "hv1"}
-	args := []string{}
-	for s := 0; s < switches; s++ {
-		ifn := fmt.Sprintf("b%d", s)
-		args = append(args, "--", "add-port", "br-int", ifn, "--", "set", "Interface", ifn, "type=internal",
-			fmt.Sprintf("external_ids:iface-id=sw%d-p0", s))
+	hv := chassis[0]
+	ifaces := make([]string, switches)
+	lports := make([]string, switches)
+	for s := range ifaces {
+		ifaces[s], lports[s] = fmt.Sprintf("b%d", s), fmt.Sprintf("sw%d-p0", s)
 	}
-	if err := vsctl(l, hv, args...); err != nil {
-		add("ovs", "full recompute", "ms", nil, err)
-		return rows
+	if err := plugVIFs(l, hv, ifaces, lports); err != nil {
+		return fail(err)
 	}
 	if _, err := c.NBCtl("--timeout=900", "--wait=hv", "sync"); err != nil {
-		add("ovs", "full recompute", "ms", nil, err)
-		return rows
+		return fail(err)
 	}
-	pid, _ := daemon.Pid(dir + "/" + name + "/chassis/hv1/ovn-controller.pid")
+	daemonName := map[string]string{"ovs": "ovn-controller", "ovnbpf": "ovnbpfd"}[flavour]
+	pid, _ := daemon.Pid(filepath.Join(dir, name, "chassis", "hv1", daemonName+".pid"))
 
-	// Full recompute: `recompute` then --wait=hv, less a plain --wait=hv.
+	// Full recompute: ask for one, then --wait=hv, less a plain --wait=hv.
 	var rc, cpu []float64
 	for r := 0; r < max(cfg.Reps, 3); r++ {
 		t0 := time.Now()
 		if _, err := c.NBCtl("--timeout=300", "--wait=hv", "sync"); err != nil {
-			add("ovs", "full recompute", "ms", nil, err)
-			return rows
+			return fail(err)
 		}
 		base := time.Since(t0)
 		cpu0 := cpuOf(pid)
 		t0 = time.Now()
-		if err := appctl(l, hv, "ovn-controller", "recompute"); err != nil {
-			add("ovs", "full recompute", "ms", nil, err)
-			return rows
+		if err := recompute(l, hv, dir, name); err != nil {
+			return fail(err)
 		}
 		if _, err := c.NBCtl("--timeout=300", "--wait=hv", "sync"); err != nil {
-			add("ovs", "full recompute", "ms", nil, err)
-			return rows
+			return fail(err)
 		}
 		rc = append(rc, ms(time.Since(t0)-base))
 		cpu = append(cpu, (cpuOf(pid)-cpu0)*1000)
 	}
-	add("ovs", "full recompute", "ms", rc, nil)
-	add("ovs", "recompute CPU", "ms", cpu, nil)
-	add("ovs", "memory (RSS)", "MB", []float64{rssMB(pid)}, nil)
+	add("full recompute", "ms", rc, nil)
+	add("recompute CPU", "ms", cpu, nil)
+	add("memory (RSS)", "MB", []float64{rssMB(pid)}, nil)
 
-	// One change, end to end: lsp-add with --wait=hv.
+	// One change, end to end: lsp-add with --wait=hv; then its VIF appears.
 	var waits, ups []float64
 	for r := 0; r < max(cfg.Reps, 3); r++ {
 		p := fmt.Sprintf("sw1-bench%d", r)
 		t0 := time.Now()
 		if _, err := c.NBCtl("--timeout=120", "--wait=hv", "lsp-add", "sw1", p, "--", "lsp-set-addresses", p,
 			fmt.Sprintf("50:54:01:00:00:%02x 10.0.201.%d", r, r+10)); err != nil {
-			add("ovs", "--wait=hv lsp-add", "ms", nil, err)
-			break
+			add("--wait=hv lsp-add", "ms", nil, err)
+			return rows, snap
 		}
 		waits = append(waits, ms(time.Since(t0)))
-		// A VIF appears for that port: time until OVN reports it up.
-		ifn := fmt.Sprintf("v%d", r)
 		t0 = time.Now()
-		if err := vsctl(l, hv, "add-port", "br-int", ifn, "--", "set", "Interface", ifn, "type=internal",
-			"external_ids:iface-id="+p); err != nil {
-			add("ovs", "VIF to up=true", "ms", nil, err)
-			break
+		if err := plugVIFs(l, hv, []string{fmt.Sprintf("v%d", r)}, []string{p}); err != nil {
+			add("VIF to up=true", "ms", nil, err)
+			return rows, snap
 		}
 		if _, err := c.NBCtl("--timeout=120", "wait-until", "Logical_Switch_Port", p, "up=true"); err != nil {
-			add("ovs", "VIF to up=true", "ms", nil, err)
-			break
+			add("VIF to up=true", "ms", nil, err)
+			return rows, snap
 		}
 		ups = append(ups, ms(time.Since(t0)))
 	}
-	add("ovs", "--wait=hv lsp-add", "ms", waits, nil)
-	add("ovs", "VIF to up=true", "ms", ups, nil)
-	if flows, err := exec.Command("ip", "netns", "exec", lab.Namespace(name, "hv1"), "env", "OVS_RUNDIR="+dir+"/"+name+"/chassis/hv1",
-		"ovs-ofctl", "dump-aggregate", "br-int").Output(); err == nil {
-		fmt.Fprintf(os.Stderr, "bench: %s: %d lflows; ovn-controller installed %s\n", scope, lflows, strings.TrimSpace(string(flows)))
+	add("--wait=hv lsp-add", "ms", waits, nil)
+	add("VIF to up=true", "ms", ups, nil)
+	return rows, snap
+}
+
+// plugVIFs makes VIFs for logical ports on a lab chassis, as a CNI would: on
+// an ovs chassis, internal ports of br-int; on an ovnbpf chassis, veths in
+// the chassis' namespace and Interface rows naming them (no ovs-vswitchd).
+func plugVIFs(l *lab.Lab, c *lab.Chassis, ifaces, lports []string) error {
+	args := []string{}
+	if c.Flavour == lab.FlavourOVNBPF {
+		var batch strings.Builder
+		for _, ifn := range ifaces {
+			fmt.Fprintf(&batch, "link add %s type veth peer name %sp\nlink set %s up\nlink set %sp up\n", ifn, ifn, ifn, ifn)
+		}
+		cmd := exec.Command("ip", "-n", lab.Namespace(l.Name, c.Name), "-batch", "-")
+		cmd.Stdin = strings.NewReader(batch.String())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("making VIFs: %w: %s", err, out)
+		}
+		args = append(args, "--no-wait")
 	}
-	return rows
+	args = append(args, "--may-exist", "add-br", "br-int")
+	for i, ifn := range ifaces {
+		args = append(args, "--", "add-port", "br-int", ifn, "--", "set", "Interface", ifn, "external_ids:iface-id="+lports[i])
+		if c.Flavour == lab.FlavourOVS {
+			args = append(args, "type=internal")
+		}
+	}
+	return vsctl(l, c, args...)
+}
+
+// recompute asks the chassis' controller for a full recompute.
+func recompute(l *lab.Lab, c *lab.Chassis, dir, name string) error {
+	if c.Flavour == lab.FlavourOVS {
+		return appctl(l, c, "ovn-controller", "recompute")
+	}
+	sock := filepath.Join(dir, name, "chassis", c.Name, "ovnbpfd.ctl")
+	self, _ := os.Executable()
+	ctl := filepath.Join(filepath.Dir(self), "ovnbpfctl")
+	if out, err := exec.Command(ctl, "recompute", "--ctl-socket", sock).CombinedOutput(); err != nil {
+		return fmt.Errorf("ovnbpfctl recompute: %w: %s", err, out)
+	}
+	return nil
+}
+
+func ovnbpfdBinary() string {
+	self, _ := os.Executable()
+	p := filepath.Join(filepath.Dir(self), "ovnbpfd")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	p, _ = exec.LookPath("ovnbpfd")
+	return p
 }
 
 func vsctl(l *lab.Lab, c *lab.Chassis, args ...string) error {

@@ -122,6 +122,8 @@ func run(cfg config, out string) error {
 		fmt.Fprintf(os.Stderr, "bench: %s ...\n", s.name())
 		rep.Rows = append(rep.Rows, measure(cfg, s)...)
 	}
+	fmt.Fprintln(os.Stderr, "bench: per packet (BPF_PROG_TEST_RUN) ...")
+	rep.Rows = append(rep.Rows, perPacket(cfg)...)
 	for _, sc := range cfg.Scales {
 		fmt.Fprintf(os.Stderr, "bench: control plane %dx%d ...\n", sc[0], sc[1])
 		rep.Rows = append(rep.Rows, controlPlane(cfg, sc[0], sc[1])...)
@@ -240,7 +242,7 @@ func printTable(w *strings.Builder, rep Report) {
 		}
 		cells[k][r.System] = r
 	}
-	fmt.Fprintf(w, "%-14s %-28s %-12s %-26s %-26s %-26s %-9s %-9s\n", "scope", "metric", "unit", "ovnbpf", "ovs", "veth", "/ovs", "/veth")
+	fmt.Fprintf(w, "%-14s %-33s %-12s %-24s %-24s %-24s %-24s %-8s %-8s %-8s\n", "scope", "metric", "unit", "ovnbpf", "ovs", "veth", "floor", "/ovs", "/veth", "/floor")
 	var notes []string
 	for _, k := range order {
 		row := cells[k]
@@ -251,7 +253,7 @@ func printTable(w *strings.Builder, rep Report) {
 					n := fmt.Sprintf("[%d]", noteIndex(&notes, sys+": "+r.Note))
 					return "n/a " + n
 				}
-				return "n/a"
+				return "-"
 			}
 			return fmt.Sprintf("%s [%s..%s]", num(r.Sample.Median), num(r.Sample.Min), num(r.Sample.Max))
 		}
@@ -266,8 +268,8 @@ func printTable(w *strings.Builder, rep Report) {
 		for _, r := range row {
 			unit = r.Unit
 		}
-		fmt.Fprintf(w, "%-14s %-28s %-12s %-26s %-26s %-26s %-9s %-9s\n", k.scope, k.metric, unit,
-			cell("ovnbpf"), cell("ovs"), cell("veth"), ratio("ovs"), ratio("veth"))
+		fmt.Fprintf(w, "%-14s %-33s %-12s %-24s %-24s %-24s %-24s %-8s %-8s %-8s\n", k.scope, k.metric, unit,
+			cell("ovnbpf"), cell("ovs"), cell("veth"), cell("floor"), ratio("ovs"), ratio("veth"), ratio("floor"))
 	}
 	for i, n := range notes {
 		fmt.Fprintf(w, "[%d] %s\n", i+1, n)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -82,12 +81,7 @@ func (s *labSystem) setup() error {
 	if err != nil {
 		return err
 	}
-	self, _ := os.Executable()
-	ovnbpfd := filepath.Join(filepath.Dir(self), "ovnbpfd")
-	if _, err := os.Stat(ovnbpfd); err != nil {
-		ovnbpfd, _ = exec.LookPath("ovnbpfd")
-	}
-	l, err := lab.Up(lab.Options{Name: s.labName, Chassis: chassis, OVNBPFD: ovnbpfd})
+	l, err := lab.Up(lab.Options{Name: s.labName, Chassis: chassis, OVNBPFD: ovnbpfdBinary()})
 	if err != nil {
 		return err
 	}
