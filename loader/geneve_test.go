@@ -43,6 +43,20 @@ func ovsGeneveFrame(t *testing.T, dstMAC net.HardwareAddr, inner []byte) []byte 
 	return append(b, seg...)
 }
 
+// readdress rewrites the outer IPv4 addresses of an Ethernet/IPv4/UDP frame
+// and recomputes the IPv4 header and UDP checksums.
+func readdress(frame, src, dst []byte) {
+	ip := frame[14 : 14+20]
+	copy(ip[12:16], src)
+	copy(ip[16:20], dst)
+	ip[10], ip[11] = 0, 0
+	binary.BigEndian.PutUint16(ip[10:], ^checksum16(ip))
+	seg := frame[14+20:]
+	seg[6], seg[7] = 0, 0
+	pseudo := append(append(append([]byte{}, ip[12:20]...), 0, 17), seg[4:6]...)
+	binary.BigEndian.PutUint16(seg[6:], ^checksum16(append(pseudo, seg...)))
+}
+
 func readCapture(t *testing.T, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
@@ -74,8 +88,16 @@ func TestPrivilegedGeneveFromOVSDelivered(t *testing.T) {
 	if _, err := os.Stat(realOVSCapture); err == nil {
 		frame = readCapture(t, filepath.Clean(realOVSCapture))
 		inner = frame[14+20+8+16:]
-		// the capture was taken elsewhere: address it to this chassis
+		g := frame[14+20+8:]
+		if vni, opt := g[4:7], g[12:16]; !bytes.Equal(vni, []byte{0, 0, 1}) || !bytes.Equal(opt, []byte{0, 1, 0, 2}) {
+			t.Fatalf("capture is not vni 1, inport 1, outport 2: vni %x option %x", vni, opt)
+		}
+		// The capture was taken on another underlay: address it to this
+		// chassis (MACs, outer IPs, their checksums); the Geneve header and
+		// the inner frame stay as OVS sent them.
 		copy(frame[0:6], ul.HardwareAddr)
+		copy(frame[6:12], remoteMAC)
+		readdress(frame, remoteEncap.AsSlice(), localEncap.AsSlice())
 		t.Logf("using the real OVS capture %s", realOVSCapture)
 	} else {
 		inner = icmpPacket(t, vm3MAC, vm1MAC, "10.0.0.3", "10.0.0.1", 64)
