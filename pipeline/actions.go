@@ -144,6 +144,7 @@ func (p *actParser) fieldPrereq(f fieldRef) {
 func parseActions(s string) (*actions, error) {
 	out := &actions{}
 	p := &actParser{prereqs: &out.prereqs}
+	p.acts = make([]action, 0, max(1, strings.Count(s, ";"))) // every statement, nested ones too, ends with ';'
 	p.l.init(s)
 	out.list = p.parseList(tEOF)
 	if p.err != nil {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"runtime"
 	"slices"
 	"sort"
@@ -193,9 +194,10 @@ type flowResult struct {
 
 // lowerAll lowers f for each datapath of dps, reusing the rules of an equal
 // datapath (same kind, no name-dependent input) from have or from this call.
-func (c *Compiler) lowerAll(f *LogicalFlow, dps []uint32, pm *parsedMatch, pa *parsedActions, have []dpRules) flowResult {
+// out is where the results go (len 0, cap len(dps)).
+func (c *Compiler) lowerAll(f *LogicalFlow, dps []uint32, pm *parsedMatch, pa *parsedActions, have []dpRules, out []dpRules) flowResult {
 	var res flowResult
-	res.out = make([]dpRules, 0, len(dps))
+	res.out = out
 	newConj := func() uint32 {
 		res.nconj++
 		return conjLocal | res.nconj
@@ -373,27 +375,23 @@ func (t *table) touch(uuid string, add bool) {
 // rules brings t.sorted up to date and returns it.
 func (t *table) rules() []Rule {
 	if !t.built {
-		n := 0
+		sets := make([][]Rule, 0, len(t.owners))
 		for _, rs := range t.owners {
-			n += len(rs)
+			sets = append(sets, rs)
 		}
-		all := make([]Rule, 0, n)
-		for _, rs := range t.owners {
-			all = append(all, rs...)
-		}
-		t.sorted, t.built, t.merged = sortRules(all), true, nil
+		t.sorted, t.built, t.merged = sortRules(sets), true, nil
 		return t.sorted
 	}
 	if len(t.removed) == 0 && len(t.added) == 0 {
 		return t.sorted
 	}
 	// An owner in both sets was replaced: drop its old rules, add the new.
-	var fresh []Rule
+	sets := make([][]Rule, 0, len(t.added))
 	for u := range t.added {
 		t.removed[u] = struct{}{}
-		fresh = append(fresh, t.owners[u]...)
+		sets = append(sets, t.owners[u])
 	}
-	fresh = sortRules(fresh)
+	fresh := sortRules(sets)
 	out := make([]Rule, 0, len(t.sorted)+len(fresh))
 	i := 0
 	for _, r := range t.sorted {
@@ -616,14 +614,30 @@ func (c *Compiler) compileAll(work []job) {
 		return
 	}
 	res := make([]flowResult, len(work))
+	// One backing array for every job's per-datapath results (each job's
+	// part capped at its datapaths), rather than one allocation per lflow.
+	n := 0
+	for _, j := range work {
+		n += len(j.dps)
+	}
+	outs := make([]dpRules, n)
+	next := func(j job) []dpRules {
+		o := outs[:0:len(j.dps)]
+		outs = outs[len(j.dps):]
+		return o
+	}
 	workers := runtime.GOMAXPROCS(0)
-	if len(work) < parallelMin || workers < 2 {
+	if len(work) < parallelMin {
 		for i, j := range work {
 			pm, pa := c.parsed(&j.st.flow)
-			res[i] = c.lowerAll(&j.st.flow, j.dps, pm, pa, j.st.out)
+			res[i] = c.lowerAll(&j.st.flow, j.dps, pm, pa, j.st.out, next(j))
 		}
 	} else {
-		c.lowerParallel(work, res, workers)
+		bufs := make([][]dpRules, len(work))
+		for i, j := range work {
+			bufs[i] = next(j)
+		}
+		c.lowerParallel(work, res, bufs, workers) // also with one CPU: its caches are cheaper
 	}
 	if len(work) < parallelMin || workers < 2 {
 		for i, j := range work {
@@ -693,7 +707,7 @@ const workerCacheMax = 4096
 // the string, not by the string: most strings are unique and long, and
 // hashing them all costs more than parsing the repeats; a fingerprint
 // collision only means a string is parsed again.
-func (c *Compiler) lowerParallel(work []job, res []flowResult, workers int) {
+func (c *Compiler) lowerParallel(work []job, res []flowResult, bufs [][]dpRules, workers int) {
 	type cache struct {
 		m      map[uint64]*parsedMatch
 		a      map[uint64]*parsedActions
@@ -732,7 +746,7 @@ func (c *Compiler) lowerParallel(work []job, res []flowResult, workers int) {
 				ca.parsed++
 			}
 		}
-		res[i] = c.lowerAll(f, j.dps, pm, pa, j.st.out)
+		res[i] = c.lowerAll(f, j.dps, pm, pa, j.st.out, bufs[i])
 	})
 	for _, ca := range caches {
 		c.stats.ParsedTexts += ca.parsed
@@ -1162,23 +1176,84 @@ func mergeRules(all []Rule) []Rule {
 	return out
 }
 
-// sortRules returns rules in compareRules order. It sorts indices and
-// copies once: moving 96-byte rules that hold pointers inside the sort
-// costs more (and runs write barriers while the GC marks).
-func sortRules(rules []Rule) []Rule {
-	if len(rules) < 2 {
-		return rules
+// sortRules returns the rules of sets in compareRules order. It sorts
+// small keys and copies each rule once: moving 96-byte rules that hold
+// pointers inside the sort costs more (and runs write barriers while the GC
+// marks).
+//
+// Each index carries the first 16 bytes of the rule's order key (priority,
+// then per field match: field, value, mask), so that most comparisons read
+// two words held in the sorted array instead of two rules' match slices.
+func sortRules(sets [][]Rule) []Rule {
+	n := 0
+	for _, rs := range sets {
+		n += len(rs)
 	}
-	idx := make([]int32, len(rules))
-	for i := range idx {
-		idx[i] = int32(i)
+	keys := make([]ruleKey, 0, n)
+	for s, rs := range sets {
+		for i := range rs {
+			keys = append(keys, makeRuleKey(&rs[i], int32(s), int32(i)))
+		}
 	}
-	slices.SortFunc(idx, func(a, b int32) int { return compareRules(&rules[a], &rules[b]) })
-	out := make([]Rule, len(rules))
-	for i, j := range idx {
-		out[i] = rules[j]
+	rule := func(k ruleKey) *Rule { return &sets[k.set][k.i] }
+	slices.SortFunc(keys, func(a, b ruleKey) int {
+		if a.k0 != b.k0 {
+			return cmp.Compare(a.k0, b.k0)
+		}
+		if a.k1 != b.k1 {
+			return cmp.Compare(a.k1, b.k1)
+		}
+		return compareRules(rule(a), rule(b))
+	})
+	out := make([]Rule, len(keys))
+	for i, k := range keys {
+		out[i] = *rule(k)
 	}
 	return out
+}
+
+// ruleKey is a prefix of a rule's order key, big-endian in k0:k1, and where
+// the rule is (sets[set][i]).
+type ruleKey struct {
+	k0, k1 uint64
+	set, i int32
+}
+
+// makeRuleKey encodes the order of compareRules as bytes: 0xffff-priority,
+// then for each field match field+1, value, mask; zeros after the end (a
+// match that is a prefix of another sorts first, as in compareMatch).
+// Equal prefixes fall back to compareRules.
+func makeRuleKey(r *Rule, set, i int32) ruleKey {
+	var b [16]byte
+	n := 0
+	put := func(c byte) bool {
+		if n == len(b) {
+			return false
+		}
+		b[n] = c
+		n++
+		return true
+	}
+	p := 0xffff - r.Priority
+	put(byte(p >> 8))
+	put(byte(p))
+fill:
+	for _, m := range r.Match {
+		if !put(byte(m.Field) + 1) {
+			break
+		}
+		for _, c := range m.Value {
+			if !put(c) {
+				break fill
+			}
+		}
+		for _, c := range m.Mask {
+			if !put(c) {
+				break fill
+			}
+		}
+	}
+	return ruleKey{k0: binary.BigEndian.Uint64(b[:8]), k1: binary.BigEndian.Uint64(b[8:]), set: set, i: i}
 }
 
 // compareRules is the table order: priority (highest first), match, then

@@ -104,7 +104,7 @@ func (c *lowerCtx) ctZone() Field {
 // shared by the lowering's ops (one allocation for all its SetFields).
 func (c *lowerCtx) constBytes(n int) []byte {
 	if cap(c.opBytes)-len(c.opBytes) < n {
-		c.opBytes = make([]byte, 0, max(64, n))
+		c.opBytes = make([]byte, 0, max(32, n))
 	}
 	l := len(c.opBytes)
 	c.opBytes = c.opBytes[:l+n]

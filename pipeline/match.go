@@ -193,10 +193,21 @@ type parser struct {
 	acts  []action
 }
 
+// reserveExprs sizes the first chunk of expression nodes for s: one per
+// operand of && and || plus one for the operator chain (exact without
+// parentheses; more nodes get further chunks).
+func (p *parser) reserveExprs(s string) {
+	n := 1
+	if ops := strings.Count(s, "&&") + strings.Count(s, "||"); ops > 0 {
+		n = ops + 2
+	}
+	p.exprs = make([]expr, 0, n)
+}
+
 // newExpr returns a new node of kind k.
 func (p *parser) newExpr(k exprKind) *expr {
 	if len(p.exprs) == cap(p.exprs) {
-		p.exprs = make([]expr, 0, min(2*cap(p.exprs)+2, 16))
+		p.exprs = make([]expr, 0, 4)
 	}
 	p.exprs = p.exprs[:len(p.exprs)+1]
 	e := &p.exprs[len(p.exprs)-1]
@@ -207,7 +218,7 @@ func (p *parser) newExpr(k exprKind) *expr {
 // newAction returns a new, empty action.
 func (p *parser) newAction() *action {
 	if len(p.acts) == cap(p.acts) {
-		p.acts = make([]action, 0, min(2*cap(p.acts)+2, 16))
+		p.acts = make([]action, 0, 4)
 	}
 	p.acts = p.acts[:len(p.acts)+1]
 	return &p.acts[len(p.acts)-1]
@@ -247,6 +258,7 @@ const maxDepth = 64
 // parseMatch parses a match expression.
 func parseMatch(s string) (*expr, error) {
 	p := &parser{}
+	p.reserveExprs(s)
 	p.l.init(s)
 	e := p.parseOr(0)
 	if p.err == nil && p.l.tok.kind != tEOF {
