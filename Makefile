@@ -16,7 +16,7 @@ DEB_PACKAGES := clang-14 llvm-14 libbpf-dev bpftool linux-libc-dev \
 	ovn-central ovn-host openvswitch-switch openvswitch-common ovn-common \
 	iproute2 iputils-ping iperf3 ethtool tcpdump
 
-.PHONY: help deps generate check-generated build test test-privileged e2e-matrix lab lab-down bench lint fuzz clean
+.PHONY: help deps generate check-generated build test test-privileged e2e-matrix difftrace lab lab-down bench lint fuzz clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ e2e-matrix: deps build ## the end-to-end scenarios on a mixed ovnbpf/ovs cluster
 	OVNBPF_E2E_CHASSIS=hv1=ovnbpf,hv2=ovs $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./tests/e2e
 	OVNBPF_E2E_CHASSIS=hv1=ovs,hv2=ovnbpf $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./tests/e2e
 	OVNBPF_E2E_CHASSIS=hv1=ovs,hv2=ovs $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./tests/e2e
+
+difftrace: deps build ## differential run against the real ovn-trace: 40,000 packets over 8 topologies (make test runs 10,400)
+	$(GO) test -count=1 -timeout 15m -run Privileged -v ./tests/difftrace -long
 
 lab: deps build ## install, build, bring up the demo lab (real OVN central, two ovnbpf chassis) and ping every pair
 	@$(BIN)/ovnbpf-lab down

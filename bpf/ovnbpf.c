@@ -29,6 +29,7 @@ const enum ovnbpf_opcode *unused_opcode __attribute__((unused));
 const enum ovnbpf_port_type *unused_port_type __attribute__((unused));
 const enum ovnbpf_stat *unused_stat __attribute__((unused));
 const enum ovnbpf_gen_idx *unused_gen_idx __attribute__((unused));
+const enum ovnbpf_na_flag *unused_na_flag __attribute__((unused));
 
 static __always_inline int drop(int reason)
 {
@@ -47,6 +48,8 @@ static __always_inline struct ovnbpf_work *start(struct __sk_buff *skb)
 	s->cur.depth = 0;
 	s->cur.hops = 0;
 	s->cur.from_tunnel = 0;
+	s->cur.port_sec = 0;
+	s->cur.na_flags = 0;
 	s->cur.mc_idx = 0;
 	s->n_jobs = 0;
 	s->n_out = 0;
@@ -139,6 +142,7 @@ static __always_inline struct ovnbpf_flow *cache_lookup(struct ovnbpf_work *s)
 		slot = i < ndev ? i : OVNBPF_MAX_OUT - 1 - (i - ndev);
 		o = &s->out[slot & (OVNBPF_MAX_OUT - 1)];
 		o->kind = f->out[i].kind;
+		o->na_flags = 0;  /* an NA is never cached */
 		o->vlan = f->out[i].vlan;
 		o->ifindex = f->out[i].ifindex;
 		o->chassis_ip = f->out[i].chassis_ip;

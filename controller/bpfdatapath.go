@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"strings"
 
@@ -37,6 +38,11 @@ type BPFDatapath struct {
 	ports    map[[2]uint32]maps.Port
 	binds    map[vifKey][2]uint32 // device binding -> (dp, port)
 	mcast    map[[2]uint32]string
+	portsec  map[[2]uint32]string    // (dp, port) -> port_security written
+	psErrs   []string                // malformed port_security, from the last Apply
+	cfgErr   string                  // the underlay could not be set up fully
+	neighs   map[netip.Addr]neighRef // remote chassis -> the managed neighbour entry made for it
+	neighErr []string
 	attached map[string]int // ifname -> ifindex carrying a program
 	underlay string
 	config   string
@@ -81,12 +87,20 @@ func NewBPFDatapath(systemID string) (*BPFDatapath, error) {
 	return &BPFDatapath{dp: d, inst: inst, st: maps.NewState(&d.Objs.DatapathMaps),
 		comp: pipeline.NewCompiler(res), res: res, flows: map[string]string{}, rows: map[string]flowRow{},
 		ports: map[[2]uint32]maps.Port{}, binds: map[vifKey][2]uint32{}, mcast: map[[2]uint32]string{},
+		portsec: map[[2]uint32]string{}, neighs: map[netip.Addr]neighRef{},
 		attached: map[string]int{}, zones: map[string]uint16{}, tables: map[maps.TableID]bool{}}, nil
 }
 
 // Problems returns what the last Apply skipped: lflows the compiler could
 // not handle (with uuid and reason) and malformed port security.
-func (b *BPFDatapath) Problems() []string { return b.Unsupported }
+func (b *BPFDatapath) Problems() []string {
+	p := append([]string(nil), b.psErrs...)
+	if b.cfgErr != "" {
+		p = append(p, b.cfgErr)
+	}
+	p = append(p, b.neighErr...)
+	return append(p, b.Unsupported...)
+}
 
 // PinDir is where the datapath is pinned.
 func (b *BPFDatapath) PinDir() string { return b.dp.PinDir }
@@ -102,6 +116,7 @@ func (b *BPFDatapath) Cleanup(context.Context) error {
 	if b.underlay != "" {
 		_ = b.dp.Detach(b.underlay, loader.HookUnderlay)
 	}
+	b.applyNeighbours(nil) // the managed neighbour entries go too
 	b.dp.Close()
 	return loader.Unpin(b.dp.PinDir)
 }
@@ -201,6 +216,30 @@ func (b *BPFDatapath) applyConfig(s *State) error {
 			return err
 		}
 		b.config, b.underlay = sig, a.Name
+		b.cfgErr = ""
+		if err := enableForwarding(a.Name); err != nil {
+			b.cfgErr = err.Error()
+		}
+	}
+	return nil
+}
+
+// enableForwarding turns IPv4 forwarding on for the underlay device (in the
+// daemon's network namespace): bpf_fib_lookup answers only for a device
+// that forwards (BPF_FIB_LKUP_RET_FWD_DISABLED otherwise), and without its
+// answer every Geneve packet takes bpf_redirect_neigh, which serves one
+// copy only (a group with several remote chassis loses the others) and
+// costs a route lookup per packet. The side effect: the host routes IPv4
+// packets that arrive on that device for other hosts (as any router; its
+// firewall still applies). Not fatal: without it the datapath still
+// forwards, through the kernel's neighbour path.
+func enableForwarding(dev string) error {
+	p := "/proc/sys/net/ipv4/conf/" + dev + "/forwarding"
+	if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "1" {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("enabling IPv4 forwarding on the underlay device %s (bpf_fib_lookup needs it; tunnel copies of a packet to several chassis are dropped without it): %w", dev, err)
 	}
 	return nil
 }
@@ -242,22 +281,6 @@ func (b *BPFDatapath) applyFlows(s *State, f *resolverFacts) error {
 		want[uuid] = toPipelineFlow(lf, dps)
 	}
 	b.rows = rows
-	// ovn-controller's port security tables, for the VIFs bound here.
-	var psErrs []string
-	for name, lp := range s.LocalPorts {
-		pb := s.Ports[name]
-		if pb == nil || len(pb.PortSecurity) == 0 || lp.Ifindex == 0 {
-			continue
-		}
-		flows, err := pipeline.PortSecurityFlows(pipeline.PortSecurity{Port: name, Datapath: f.ports[name].dp, Entries: pb.PortSecurity})
-		if err != nil {
-			psErrs = append(psErrs, err.Error())
-			continue
-		}
-		for _, pf := range flows {
-			want[pf.UUID] = pf
-		}
-	}
 	var upserts []pipeline.LogicalFlow
 	for uuid, pf := range want {
 		sig := flowSig(pf)
@@ -305,7 +328,7 @@ func (b *BPFDatapath) applyFlows(s *State, f *resolverFacts) error {
 		}
 		_ = rep
 	}
-	b.Unsupported = append(b.Unsupported[:0], psErrs...)
+	b.Unsupported = b.Unsupported[:0]
 	for _, e := range b.comp.Errors() {
 		b.Unsupported = append(b.Unsupported, e.Error())
 	}
@@ -451,7 +474,165 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 			delete(b.attached, name)
 		}
 	}
+	if err := b.applyPortSecurity(s, f); err != nil {
+		return err
+	}
+	b.applyNeighbours(ports)
 	return b.applyMulticast(s, f, ports)
+}
+
+// neighRef is a managed neighbour entry made for a remote chassis.
+type neighRef struct {
+	ifindex int
+	ip      net.IP
+}
+
+// applyNeighbours keeps the next hop of every remote chassis resolved, with
+// a managed neighbour entry (the kernel refreshes it by itself):
+// bpf_fib_lookup answers only with a resolved neighbour; otherwise a Geneve
+// packet goes through bpf_redirect_neigh, which routes by the packet's
+// protocol and so loses an ARP frame (and more than one tunnel copy of a
+// flood). Best effort: a failure is reported, forwarding still works for IP.
+func (b *BPFDatapath) applyNeighbours(ports map[[2]uint32]maps.Port) {
+	want := map[netip.Addr]bool{}
+	for _, p := range ports {
+		if p.Type == maps.PortRemote && p.Chassis.IsValid() {
+			want[p.Chassis] = true
+		}
+	}
+	b.neighErr = b.neighErr[:0]
+	for ip := range want {
+		if _, ok := b.neighs[ip]; ok {
+			continue
+		}
+		ref, err := managedNeighbour(ip)
+		if err != nil {
+			b.neighErr = append(b.neighErr, err.Error())
+			continue
+		}
+		b.neighs[ip] = ref
+	}
+	for ip, ref := range b.neighs {
+		if want[ip] {
+			continue
+		}
+		shared := false
+		for other, r := range b.neighs {
+			if other != ip && r.ifindex == ref.ifindex && r.ip.Equal(ref.ip) {
+				shared = true // another chassis behind the same gateway
+			}
+		}
+		if !shared {
+			_ = netlink.NeighDel(&netlink.Neigh{LinkIndex: ref.ifindex, IP: ref.ip})
+		}
+		delete(b.neighs, ip)
+	}
+}
+
+// managedNeighbour asks the kernel to keep the next hop towards chassis
+// resolved (NTF_EXT_MANAGED, Linux 5.16+).
+func managedNeighbour(chassis netip.Addr) (neighRef, error) {
+	routes, err := netlink.RouteGet(chassis.AsSlice())
+	if err != nil || len(routes) == 0 {
+		return neighRef{}, fmt.Errorf("no route to chassis %s: %v", chassis, err)
+	}
+	r := routes[0]
+	nh := net.IP(chassis.AsSlice())
+	if r.Gw != nil {
+		nh = r.Gw
+	}
+	n := &netlink.Neigh{LinkIndex: r.LinkIndex, IP: nh, State: netlink.NUD_NONE, FlagsExt: netlink.NTF_EXT_MANAGED}
+	if err := netlink.NeighSet(n); err != nil {
+		return neighRef{}, fmt.Errorf("managed neighbour entry for chassis %s (next hop %s): %w", chassis, nh, err)
+	}
+	return neighRef{ifindex: r.LinkIndex, ip: nh}, nil
+}
+
+// applyPortSecurity writes Port_Binding.port_security of the VIFs bound
+// here into ovnbpf_portsec, which check_in_port_sec / check_out_port_sec
+// read (the ingress check runs where the packet enters, the egress check
+// where the port is, so only local ports need it), and removes it from
+// ports that lost it or went away. A port whose port_security cannot be
+// parsed is reported and fails closed: it gets one entry with the zero MAC,
+// which no frame carries, rather than none (which would let everything in).
+func (b *BPFDatapath) applyPortSecurity(s *State, f *resolverFacts) error {
+	want := map[[2]uint32][]maps.PortSecurityEntry{}
+	sigs := map[[2]uint32]string{}
+	b.psErrs = b.psErrs[:0]
+	for name, lp := range s.LocalPorts {
+		pb := s.Ports[name]
+		pk, ok := f.ports[name]
+		if pb == nil || !ok || lp.Ifindex == 0 || len(pb.PortSecurity) == 0 {
+			continue
+		}
+		k := [2]uint32{pk.dp, pk.key}
+		entries, err := ParsePortSecurity(pb.PortSecurity)
+		if err != nil {
+			b.psErrs = append(b.psErrs, fmt.Sprintf("port %s: %v (the port forwards nothing until it is fixed)", name, err))
+			entries = []maps.PortSecurityEntry{{MAC: net.HardwareAddr{0, 0, 0, 0, 0, 0}}}
+		}
+		want[k] = entries
+		sigs[k] = fmt.Sprint(entries)
+	}
+	for k, e := range want {
+		if b.portsec[k] == sigs[k] {
+			continue
+		}
+		if err := b.st.SetPortSecurity(k[0], k[1], e); err != nil {
+			return err
+		}
+		b.portsec[k] = sigs[k]
+	}
+	for k := range b.portsec {
+		if _, ok := want[k]; !ok {
+			if err := b.st.SetPortSecurity(k[0], k[1], nil); err != nil {
+				return err
+			}
+			delete(b.portsec, k)
+		}
+	}
+	return nil
+}
+
+// ParsePortSecurity parses Port_Binding.port_security entries, "MAC
+// [IP[/plen] ...]", as ovn-controller reads them: an address with host bits
+// set (10.0.0.5/24) stands for that host address only, a network prefix
+// (10.0.0.0/24) for the whole network.
+func ParsePortSecurity(entries []string) ([]maps.PortSecurityEntry, error) {
+	var out []maps.PortSecurityEntry
+	for _, e := range entries {
+		f := strings.Fields(e)
+		if len(f) == 0 {
+			continue
+		}
+		mac, err := net.ParseMAC(f[0])
+		if err != nil || len(mac) != 6 {
+			return nil, fmt.Errorf("port security %q: %q is not an Ethernet address", e, f[0])
+		}
+		pe := maps.PortSecurityEntry{MAC: mac}
+		for _, a := range f[1:] {
+			var p netip.Prefix
+			if strings.Contains(a, "/") {
+				p, err = netip.ParsePrefix(a)
+				if err == nil && p.Masked().Addr() != p.Addr() {
+					p = netip.PrefixFrom(p.Addr(), p.Addr().BitLen())
+				}
+			} else {
+				var ip netip.Addr
+				if ip, err = netip.ParseAddr(a); err == nil && ip.Zone() != "" {
+					err = fmt.Errorf("zoned address")
+				} else if err == nil {
+					p = netip.PrefixFrom(ip, ip.BitLen())
+				}
+			}
+			if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+				return nil, fmt.Errorf("port security %q: invalid address %q", e, a)
+			}
+			pe.Prefixes = append(pe.Prefixes, p)
+		}
+		out = append(out, pe)
+	}
+	return out, nil
 }
 
 // zone gives each bound port a stable conntrack zone.

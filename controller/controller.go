@@ -19,11 +19,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/ovn-org/libovsdb/client"
+	"github.com/ovn-org/libovsdb/model"
 	"github.com/ovn-org/libovsdb/ovsdb"
 
 	"github.com/ovnbpf/ovnbpf/controller/sbdb"
@@ -87,6 +89,11 @@ type Controller struct {
 	scope         MonitorScope
 	appliedNbCfg  int
 	forceApply    bool
+	lastView      *sbView // the previous pass' view (unchanged tables are shared)
+	// justClaimed are the ports this pass claimed (main): held here, and
+	// down, though the view still shows them as before the claim.
+	justClaimed map[string]bool
+	lastBuilt   *builtState // what the previous State was built from
 
 	mu     sync.Mutex
 	status Status
@@ -243,7 +250,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			return nil
 		case <-c.wake:
 			// Let a burst of cache updates land before recomputing.
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond)
 		case <-timer:
 		}
 	}
@@ -519,7 +526,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 
 	t0 := c.now()
-	view := readSB(c.sbMirror)
+	view := readSB(c.sbMirror, c.lastView)
+	c.lastView = view
 	c.log.Debug("read southbound cache", "took", c.now().Sub(t0), "flows", len(view.flows), "ports", len(view.ports))
 	if c.opts.OVSCompat && c.ovs != nil {
 		// ovn-controller sets local_ip only when the chassis has several.
@@ -560,6 +568,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	ports := map[string]bool{}
 	for id := range byID {
+		if pb, ok := view.ports[id]; ok && local[pb.Datapath] {
+			continue // monitored with its datapath
+		}
 		ports[id] = true
 	}
 	for _, p := range missing {
@@ -576,7 +587,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		return nil
 	}
 
-	state := buildState(cfg, view, local, roles, byID)
+	state := buildState(cfg, view, local, roles, byID, c.lastBuilt)
+	c.lastBuilt = &builtState{view: view, local: local, state: state}
 	c.publishPorts(view, roles, reasons, byID, len(local))
 	if c.opts.Datapath == nil {
 		return nil
@@ -585,7 +597,11 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	state.Full = c.forceApply
 	c.forceApply = false
 	c.mu.Unlock()
-	if err := c.opts.Datapath.Apply(ctx, state); err != nil {
+	t1 := c.now()
+	err = c.opts.Datapath.Apply(ctx, state)
+	c.log.Debug("datapath apply", "took", c.now().Sub(t1), "full", state.Full, "flows", len(state.Flows),
+		"state-built", t1.Sub(t0))
+	if err != nil {
 		c.setStatus(func(s *Status) { s.Datapath = "apply failed: " + err.Error() })
 		return fmt.Errorf("applying to the datapath: %w", err)
 	}
@@ -621,17 +637,24 @@ func (c *Controller) remonitor(ctx context.Context, scope *MonitorScope) error {
 	if c.sb != nil {
 		c.sb.Close()
 	}
-	c.mu.Lock() // status readers and tests look at c.sb under mu
+	c.mu.Lock() // status readers and tests look at c.sb (and the scope) under mu
 	c.sb = cl
-	c.mu.Unlock()
 	c.sbScope = scope.Key()
+	c.mu.Unlock()
 	c.log.Debug("southbound monitor", "datapaths", len(scope.Datapath), "ports", len(scope.Ports), "all", scope.All)
+	// Decoding a dump leaves garbage several times the size of the rows it
+	// brings, and the old connection's rows are garbage now (once the views
+	// built from them are dropped): hand it back to the system now rather
+	// than over the next minutes.
+	c.lastView, c.lastBuilt = nil, nil
+	debug.FreeOSMemory()
 	return nil
 }
 
 // sbView is one consistent read of the Southbound rows (pointers into the
 // mirror: read only).
 type sbView struct {
+	snap      *mirrorSnap
 	global    sbdb.SBGlobal
 	chassis   map[string]*sbdb.Chassis
 	private   map[string]*sbdb.ChassisPrivate // by name
@@ -651,12 +674,57 @@ type sbView struct {
 	fdbs      map[string]*sbdb.FDB
 }
 
-// readSB takes the view from the mirror. SB_Global comes with the rest of
-// one snapshot, and the mirror applies changes in the order the server sent
-// them, so the nb_cfg read here is never newer than the rows it covers.
-func readSB(m *sbMirror) *sbView {
-	snap := m.snapshot()
+// sbTables are the mirrored tables and how a snapshot presents each:
+// by uuid, except Chassis_Private (by name) and Port_Binding (by logical
+// port).
+var sbTables = map[string]func(map[string]model.Model) any{
+	sbdb.SBGlobalTable:        typedTable[sbdb.SBGlobal](),
+	sbdb.ChassisTable:         typedTable[sbdb.Chassis](),
+	sbdb.EncapTable:           typedTable[sbdb.Encap](),
+	sbdb.DatapathBindingTable: typedTable[sbdb.DatapathBinding](),
+	sbdb.GatewayChassisTable:  typedTable[sbdb.GatewayChassis](),
+	sbdb.HAChassisGroupTable:  typedTable[sbdb.HAChassisGroup](),
+	sbdb.HAChassisTable:       typedTable[sbdb.HAChassis](),
+	sbdb.LogicalDPGroupTable:  typedTable[sbdb.LogicalDPGroup](),
+	sbdb.LogicalFlowTable:     typedTable[sbdb.LogicalFlow](),
+	sbdb.MulticastGroupTable:  typedTable[sbdb.MulticastGroup](),
+	sbdb.MACBindingTable:      typedTable[sbdb.MACBinding](),
+	sbdb.AddressSetTable:      typedTable[sbdb.AddressSet](),
+	sbdb.PortGroupTable:       typedTable[sbdb.PortGroup](),
+	sbdb.LoadBalancerTable:    typedTable[sbdb.LoadBalancer](),
+	sbdb.FDBTable:             typedTable[sbdb.FDB](),
+	sbdb.ChassisPrivateTable: func(rows map[string]model.Model) any {
+		out := make(map[string]*sbdb.ChassisPrivate, len(rows))
+		for _, r := range rows {
+			if p, ok := r.(*sbdb.ChassisPrivate); ok {
+				out[p.Name] = p
+			}
+		}
+		return out
+	},
+	sbdb.PortBindingTable: func(rows map[string]model.Model) any {
+		out := make(map[string]*sbdb.PortBinding, len(rows))
+		for _, r := range rows {
+			if p, ok := r.(*sbdb.PortBinding); ok {
+				out[p.LogicalPort] = p
+			}
+		}
+		return out
+	},
+}
+
+// readSB takes the view from the mirror, sharing with prev the maps of the
+// tables that did not change. All tables are read in one snapshot, and the
+// mirror applies changes in the order the server sent them, so the nb_cfg
+// read here is never newer than the rows it covers.
+func readSB(m *sbMirror, prev *sbView) *sbView {
+	var prevSnap *mirrorSnap
+	if prev != nil {
+		prevSnap = prev.snap
+	}
+	snap := m.snapshot(prevSnap, sbTables)
 	v := &sbView{
+		snap:      snap,
 		chassis:   typed[sbdb.Chassis](snap, sbdb.ChassisTable),
 		encaps:    typed[sbdb.Encap](snap, sbdb.EncapTable),
 		datapaths: typed[sbdb.DatapathBinding](snap, sbdb.DatapathBindingTable),
@@ -671,19 +739,26 @@ func readSB(m *sbMirror) *sbView {
 		portGrps:  typed[sbdb.PortGroup](snap, sbdb.PortGroupTable),
 		lbs:       typed[sbdb.LoadBalancer](snap, sbdb.LoadBalancerTable),
 		fdbs:      typed[sbdb.FDB](snap, sbdb.FDBTable),
-		private:   map[string]*sbdb.ChassisPrivate{},
-		ports:     map[string]*sbdb.PortBinding{},
+		private:   typed[sbdb.ChassisPrivate](snap, sbdb.ChassisPrivateTable),
+		ports:     typed[sbdb.PortBinding](snap, sbdb.PortBindingTable),
 	}
 	for _, g := range typed[sbdb.SBGlobal](snap, sbdb.SBGlobalTable) {
 		v.global = *g
 	}
-	for _, p := range typed[sbdb.ChassisPrivate](snap, sbdb.ChassisPrivateTable) {
-		v.private[p.Name] = p
-	}
-	for _, p := range typed[sbdb.PortBinding](snap, sbdb.PortBindingTable) {
-		v.ports[p.LogicalPort] = p
-	}
 	return v
+}
+
+// unchanged tells whether every table named is the same in v as in prev.
+func (v *sbView) unchanged(prev *sbView, tables ...string) bool {
+	if prev == nil || prev.snap.mirror != v.snap.mirror {
+		return false
+	}
+	for _, t := range tables {
+		if v.snap.gen[t] != prev.snap.gen[t] {
+			return false
+		}
+	}
+	return true
 }
 
 // claimAndRelease writes the binding decisions: all claims in one
@@ -693,6 +768,7 @@ func (c *Controller) claimAndRelease(ctx context.Context, sb client.Client, v *s
 	self := c.reg.chassisUUID
 	now := c.now()
 	c.retryAt = time.Time{}
+	c.justClaimed = map[string]bool{}
 	var claims []ovsdb.Operation
 	var claimed []string
 	names := make([]string, 0, len(roles))
@@ -774,6 +850,11 @@ func (c *Controller) claimAndRelease(ctx context.Context, sb client.Client, v *s
 			errs = append(errs, err)
 		} else {
 			c.setStatus(func(s *Status) { s.Claims += len(claimed) })
+			for _, name := range claimed {
+				if roles[name] == RoleMain {
+					c.justClaimed[name] = true
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -786,15 +867,26 @@ func (c *Controller) chassisName(v *sbView, uuid string) string {
 	return uuid
 }
 
+// builtState is a State and what it was built from: the next pass reuses
+// its maps of the rows (flows, multicast groups, ...) whose tables and local
+// datapaths did not change, instead of filtering every row again.
+type builtState struct {
+	view  *sbView
+	local map[string]bool
+	state *State
+}
+
 // buildState assembles what the datapath needs for the local datapaths.
-func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF) *State {
+// Maps taken from prev are shared, never modified: a State is read only.
+func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF, prev *builtState) *State {
 	s := &State{NbCfg: v.global.NbCfg, Chassis: cfg.SystemID, EncapIPs: cfg.EncapIPs,
 		Datapaths: map[int]*sbdb.DatapathBinding{}, Ports: map[string]*sbdb.PortBinding{},
-		LocalPorts: map[string]LocalPort{}, RemoteChassis: map[string]string{}, PortChassis: map[string]string{},
-		Flows: map[string]*sbdb.LogicalFlow{}, DPGroups: map[string]*sbdb.LogicalDPGroup{},
-		MulticastGroups: map[string]*sbdb.MulticastGroup{}, MACBindings: map[string]*sbdb.MACBinding{},
-		AddressSets: map[string]*sbdb.AddressSet{}, PortGroups: map[string]*sbdb.PortGroup{},
-		LoadBalancers: map[string]*sbdb.LoadBalancer{}, FDBs: map[string]*sbdb.FDB{}}
+		LocalPorts: map[string]LocalPort{}, RemoteChassis: map[string]string{}, PortChassis: map[string]string{}}
+	var pv *sbView
+	if prev != nil && boolMapsEqual(prev.local, local) {
+		pv = prev.view
+	}
+	reuse := func(tables ...string) bool { return pv != nil && v.unchanged(pv, tables...) }
 	localKeys := map[int]bool{}
 	for uuid := range local {
 		if dp, ok := v.datapaths[uuid]; ok {
@@ -838,42 +930,77 @@ func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]
 		}
 		s.LocalPorts[name] = lp
 	}
-	for _, f := range v.flows {
-		if f.LogicalDatapath != nil && local[*f.LogicalDatapath] {
-			s.Flows[f.UUID] = f
-			continue
-		}
-		if f.LogicalDpGroup != nil {
-			if g, ok := v.dpGroups[*f.LogicalDpGroup]; ok {
-				for _, d := range g.Datapaths {
-					if local[d] {
-						s.Flows[f.UUID] = f
-						s.DPGroups[g.UUID] = g
-						break
-					}
+	if reuse(sbdb.LogicalFlowTable, sbdb.LogicalDPGroupTable) {
+		s.Flows, s.DPGroups = prev.state.Flows, prev.state.DPGroups
+	} else {
+		s.Flows, s.DPGroups = map[string]*sbdb.LogicalFlow{}, map[string]*sbdb.LogicalDPGroup{}
+		// Whether a group holds a local datapath, once per group.
+		groupLocal := make(map[string]bool, len(v.dpGroups))
+		for u, g := range v.dpGroups {
+			for _, d := range g.Datapaths {
+				if local[d] {
+					groupLocal[u] = true
+					break
 				}
 			}
 		}
-	}
-	for u, mg := range v.mcGroups {
-		if local[mg.Datapath] {
-			s.MulticastGroups[u] = mg
+		for _, f := range v.flows {
+			if f.LogicalDatapath != nil && local[*f.LogicalDatapath] {
+				s.Flows[f.UUID] = f
+				continue
+			}
+			if f.LogicalDpGroup != nil && groupLocal[*f.LogicalDpGroup] {
+				s.Flows[f.UUID] = f
+				s.DPGroups[*f.LogicalDpGroup] = v.dpGroups[*f.LogicalDpGroup]
+			}
 		}
 	}
-	for u, mb := range v.macs {
-		if local[mb.Datapath] {
-			s.MACBindings[u] = mb
+	if reuse(sbdb.MulticastGroupTable) {
+		s.MulticastGroups = prev.state.MulticastGroups
+	} else {
+		s.MulticastGroups = map[string]*sbdb.MulticastGroup{}
+		for u, mg := range v.mcGroups {
+			if local[mg.Datapath] {
+				s.MulticastGroups[u] = mg
+			}
+		}
+	}
+	if reuse(sbdb.MACBindingTable) {
+		s.MACBindings = prev.state.MACBindings
+	} else {
+		s.MACBindings = map[string]*sbdb.MACBinding{}
+		for u, mb := range v.macs {
+			if local[mb.Datapath] {
+				s.MACBindings[u] = mb
+			}
 		}
 	}
 	s.AddressSets = v.addrSets
 	s.PortGroups = v.portGrps
 	s.LoadBalancers = v.lbs
-	for u, f := range v.fdbs {
-		if localKeys[f.DpKey] {
-			s.FDBs[u] = f
+	if reuse(sbdb.FDBTable, sbdb.DatapathBindingTable) {
+		s.FDBs = prev.state.FDBs
+	} else {
+		s.FDBs = map[string]*sbdb.FDB{}
+		for u, f := range v.fdbs {
+			if localKeys[f.DpKey] {
+				s.FDBs[u] = f
+			}
 		}
 	}
 	return s
+}
+
+func boolMapsEqual(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // reportReadiness runs after a successful Apply: a VIF port held here whose
@@ -884,12 +1011,15 @@ func (c *Controller) reportReadiness(ctx context.Context, sb client.Client, v *s
 	var sbOps []ovsdb.Operation
 	installed := map[string]bool{} // Interface uuid -> should carry ovn-installed
 	for name, pb := range v.ports {
-		if pb.Type != "" || pb.Chassis == nil || *pb.Chassis != self {
+		// A port claimed in this pass is reported up in the same pass
+		// (after Apply), not one Southbound round trip later.
+		claimed := c.justClaimed[name]
+		if pb.Type != "" || (!claimed && (pb.Chassis == nil || *pb.Chassis != self)) {
 			continue
 		}
 		lp, ok := s.LocalPorts[name]
 		ready := ok && roles[name] == RoleMain && lp.Ifindex > 0
-		if ready != isUp(pb) {
+		if ready != (isUp(pb) && !claimed) {
 			ops, err := upOps(sb, pb, ready)
 			if err != nil {
 				return err

@@ -658,6 +658,54 @@ func TestSouthboundProbeAndReconnect(t *testing.T) {
 	}
 }
 
+// A container port on another switch than its parent's: the monitor must
+// bring it (its datapath is not local yet), and a VIF plugged for a port of
+// an already local datapath must not change the monitor scope.
+func TestContainerPortElsewhereAndStableScope(t *testing.T) {
+	c := startCentral(t)
+	for _, cmd := range [][]string{
+		{"ls-add", "sw0"}, {"ls-add", "sw1"}, {"lsp-add", "sw0", "vm1"}, {"lsp-add", "sw0", "vm2"},
+		{"lsp-add", "sw1", "c1", "vm1", "7"},
+	} {
+		mustNB(t, c, cmd...)
+	}
+	dp := &recordingDatapath{}
+	hv := startChassis(t, c, "hv1", "192.0.2.10", dp)
+	mustVSCtl(t, hv.ovs, "add-port", "br-int", "lo", "--", "set", "Interface", "lo", "external_ids:iface-id=vm1")
+	mustNB(t, c, "--wait=hv", "--timeout=10", "sync")
+	self := chassisUUID(t, c, "hv1")
+	eventually(t, "container port on sw1 bound", func() string {
+		if got := pbField(t, c, "c1", "chassis"); got != self {
+			return "c1 chassis=" + got
+		}
+		if st := dp.last(); st == nil || st.LocalPorts["c1"].Parent != "vm1" {
+			return "c1 not in the applied state"
+		}
+		return ""
+	})
+	// nb_cfg is acknowledged only by a pass whose scope is settled.
+	mustNB(t, c, "--wait=hv", "--timeout=10", "sync")
+	hv.ctl.mu.Lock()
+	before, beforeScope := hv.ctl.sb, hv.ctl.sbScope
+	hv.ctl.mu.Unlock()
+	mustVSCtl(t, hv.ovs, "add-port", "br-int", "vm2if", "--", "set", "Interface", "vm2if", "type=internal",
+		"external_ids:iface-id=vm2")
+	eventually(t, "vm2 bound", func() string {
+		if got := pbField(t, c, "vm2", "chassis"); got != self {
+			return "vm2 chassis=" + got
+		}
+		return ""
+	})
+	mustNB(t, c, "--wait=hv", "--timeout=10", "sync")
+	hv.ctl.mu.Lock()
+	after, afterScope := hv.ctl.sb, hv.ctl.sbScope
+	hv.ctl.mu.Unlock()
+	if before != after {
+		t.Errorf("a VIF for a port of a local datapath opened a new Southbound monitor: scope %q, was %q",
+			afterScope, beforeScope)
+	}
+}
+
 // Real northd output for container, localport, l3gateway and chassisredirect
 // ports: each is bound (or not) as ovn-controller would.
 func TestContainerLocalportAndGatewayPorts(t *testing.T) {

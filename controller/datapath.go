@@ -21,7 +21,11 @@ type Datapath interface {
 }
 
 // State is the chassis' local view of the Southbound DB: what the datapath
-// needs to forward for the ports bound here.
+// needs to forward for the ports bound here. A State and its rows are read
+// only. The controller hands the next State the same maps (Flows, DPGroups,
+// MulticastGroups, ...) while their rows and the local datapaths do not
+// change, so a map identical to one of the previous State's has the same
+// contents: an implementation may skip diffing it.
 type State struct {
 	// NbCfg is the SB_Global.nb_cfg this state was computed from.
 	NbCfg int

@@ -25,6 +25,9 @@ func (s *slogSink) Enabled(level int) bool {
 }
 
 func (s *slogSink) level(v int) slog.Level {
+	if v >= 5 {
+		return slog.LevelDebug - 4
+	}
 	if v >= 3 {
 		return slog.LevelDebug
 	}

@@ -16,6 +16,10 @@ import (
 // not wedge the controller loop; the next reconcile retries.
 const TxnTimeout = 10 * time.Second
 
+// DumpTimeout bounds a monitor's initial contents (and their delivery to
+// the mirror).
+const DumpTimeout = 3 * time.Minute
+
 // dialOptions describe one OVSDB connection.
 type dialOptions struct {
 	name    string // for logs: "southbound", "local ovsdb"
@@ -77,8 +81,13 @@ func dial(ctx context.Context, dbModel model.ClientDBModel, o dialOptions) (clie
 	if o.mirror != nil {
 		cl.Cache().AddEventHandler(o.mirror)
 	}
+	// The first dump of a large Southbound (100k logical flows) on a busy
+	// host takes longer than a connection: it gets its own bound, or it
+	// would time out and be downloaded again forever.
+	dctx, dcancel := context.WithTimeout(ctx, max(o.connectTimeout, DumpTimeout))
+	defer dcancel()
 	mon := o.monitor(cl)
-	if _, err := cl.Monitor(cctx, mon); err != nil {
+	if _, err := cl.Monitor(dctx, mon); err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("monitoring %s: %w", o.name, err)
 	}
@@ -87,7 +96,7 @@ func dial(ctx context.Context, dbModel model.ClientDBModel, o dialOptions) (clie
 		for _, t := range mon.Tables {
 			tables = append(tables, t.Table)
 		}
-		if err := o.mirror.waitSynced(cctx, cl, tables); err != nil {
+		if err := o.mirror.waitSynced(dctx, cl, tables); err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("monitoring %s: %w", o.name, err)
 		}

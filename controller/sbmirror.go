@@ -11,32 +11,39 @@ import (
 )
 
 // sbMirror keeps pointers to the Southbound rows, maintained from the cache's
-// events: each change costs one clone, and a pass reads the view without
-// copying every row out of libovsdb's cache (List copies each row with
-// reflection: ~100 ms for 10k logical flows). A row is never modified once
-// stored (an update stores a new clone), so a pass may hold them.
+// events, so that a pass reads the view without copying every row out of
+// libovsdb's cache (List copies each row with reflection: ~100 ms for 10k
+// logical flows). The row an event carries is a fresh model libovsdb does
+// not keep (its cache stores a clone), so it is stored as is; a row is never
+// modified once stored (an update stores a new one), so a pass may hold them.
 type sbMirror struct {
 	mu   sync.Mutex
 	rows map[string]map[string]model.Model // table -> uuid -> row
+	// gen counts each table's changes: a pass reuses what it derived from
+	// a table (its typed map, the flows of the local datapaths) while the
+	// count stays the same.
+	gen map[string]uint64
 }
 
 type uuidModel interface{ GetUUID() string }
 
-func newSBMirror() *sbMirror { return &sbMirror{rows: map[string]map[string]model.Model{}} }
+func newSBMirror() *sbMirror {
+	return &sbMirror{rows: map[string]map[string]model.Model{}, gen: map[string]uint64{}}
+}
 
 func (m *sbMirror) put(table string, row model.Model) {
 	u, ok := row.(uuidModel)
 	if !ok {
 		return
 	}
-	c := model.Clone(row)
 	m.mu.Lock()
 	t := m.rows[table]
 	if t == nil {
 		t = map[string]model.Model{}
 		m.rows[table] = t
 	}
-	t[u.GetUUID()] = c
+	t[u.GetUUID()] = row
+	m.gen[table]++
 	m.mu.Unlock()
 }
 
@@ -49,22 +56,62 @@ func (m *sbMirror) OnDelete(table string, row model.Model) {
 	}
 	m.mu.Lock()
 	delete(m.rows[table], u.GetUUID())
+	m.gen[table]++
 	m.mu.Unlock()
 }
 
-// snapshot returns a consistent shallow copy of every table.
-func (m *sbMirror) snapshot() map[string]map[string]model.Model {
+// mirrorSnap is one consistent read of every table. Its maps are never
+// modified: the next snapshot shares those of the tables that did not change.
+type mirrorSnap struct {
+	mirror *sbMirror
+	gen    map[string]uint64
+	typed  map[string]any // table -> map[string]*T
+}
+
+// snapshot reads every table at once. Tables unchanged since prev (taken
+// from the same mirror) are prev's maps, not copies: a pass after a small
+// change copies only the tables that changed.
+func (m *sbMirror) snapshot(prev *mirrorSnap, tables map[string]func(map[string]model.Model) any) *mirrorSnap {
+	if prev != nil && prev.mirror != m {
+		prev = nil
+	}
+	s := &mirrorSnap{mirror: m, gen: map[string]uint64{}, typed: map[string]any{}}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string]map[string]model.Model, len(m.rows))
-	for t, rows := range m.rows {
-		c := make(map[string]model.Model, len(rows))
-		for u, r := range rows {
-			c[u] = r
+	for t, conv := range tables {
+		g := m.gen[t]
+		s.gen[t] = g
+		if prev != nil && prev.gen[t] == g {
+			if v, ok := prev.typed[t]; ok {
+				s.typed[t] = v
+				continue
+			}
 		}
-		out[t] = c
+		s.typed[t] = conv(m.rows[t])
 	}
-	return out
+	return s
+}
+
+// typedTable makes the converter of one table's rows into a map of T.
+func typedTable[T any]() func(map[string]model.Model) any {
+	return func(rows map[string]model.Model) any {
+		out := make(map[string]*T, len(rows))
+		for u, r := range rows {
+			if t, ok := r.(*T); ok {
+				out[u] = t
+			}
+		}
+		return out
+	}
+}
+
+// typed returns a snapshot's rows of one table as T pointers (read only).
+func typed[T any](s *mirrorSnap, table string) map[string]*T {
+	m, _ := s.typed[table].(map[string]*T)
+	if m == nil {
+		m = map[string]*T{}
+	}
+	return m
 }
 
 func (m *sbMirror) count(table string) int {
@@ -73,12 +120,11 @@ func (m *sbMirror) count(table string) int {
 	return len(m.rows[table])
 }
 
-// waitSynced waits until the mirror holds as many rows as the cache for
-// every table: events are delivered asynchronously, and a pass over a
-// half-filled mirror would release ports whose related rows have not
+// waitSynced waits (until ctx ends) for the mirror to hold as many rows as
+// the cache in every table: events are delivered asynchronously, and a pass
+// over a half-filled mirror would release ports whose related rows have not
 // arrived yet.
 func (m *sbMirror) waitSynced(ctx context.Context, cl client.Client, tables []string) error {
-	deadline := time.Now().Add(30 * time.Second)
 	for {
 		synced := true
 		for _, t := range tables {
@@ -91,24 +137,10 @@ func (m *sbMirror) waitSynced(ctx context.Context, cl client.Client, tables []st
 		if synced {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("southbound cache events not delivered within 30s")
-		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("southbound cache events not delivered: %w", ctx.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-// typed returns the rows of one table as T pointers.
-func typed[T any](snap map[string]map[string]model.Model, table string) map[string]*T {
-	out := make(map[string]*T, len(snap[table]))
-	for u, r := range snap[table] {
-		if t, ok := r.(*T); ok {
-			out[u] = t
-		}
-	}
-	return out
 }

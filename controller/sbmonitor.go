@@ -26,7 +26,10 @@ type MonitorScope struct {
 	ChassisUUID string   // our Chassis row, once registered
 	Datapath    []string // local Datapath_Binding uuids, sorted
 	DPGroups    []string // Logical_DP_Groups holding a local datapath, sorted
-	Ports       []string // logical ports of interest (VIF iface-ids, patch peers), sorted
+	// Ports are logical ports of interest not already seen through a local
+	// datapath (VIF iface-ids, patch peers), sorted: a VIF plugged for a
+	// port of a local datapath leaves the scope as it is.
+	Ports []string
 }
 
 // Key identifies a scope; the controller re-monitors when it changes.
@@ -109,19 +112,24 @@ func sbMonitor(cl client.Client, scope *MonitorScope) *client.Monitor {
 	)
 
 	// Port_Binding: ports of local datapaths, ports named by local
-	// interfaces (and their containers), ports this chassis holds, and the
-	// ports whose placement names a chassis (gateways).
+	// interfaces that are not on one, container ports, ports this chassis
+	// holds, and the ports whose placement names a chassis (gateways).
 	var pbc []model.Condition
 	for _, d := range scope.Datapath {
 		pbc = append(pbc, model.Condition{Field: &pb.Datapath, Function: ovsdb.ConditionEqual, Value: d})
 	}
 	for _, p := range scope.Ports {
-		p := p
-		pbc = append(pbc,
-			model.Condition{Field: &pb.LogicalPort, Function: ovsdb.ConditionEqual, Value: p},
-			model.Condition{Field: &pb.ParentPort, Function: ovsdb.ConditionEqual, Value: &p})
+		pbc = append(pbc, model.Condition{Field: &pb.LogicalPort, Function: ovsdb.ConditionEqual, Value: p})
 	}
-	for _, t := range []string{"chassisredirect", "external", "l2gateway", "l3gateway"} {
+	// Every container port (parent_port set): a condition per local parent
+	// would change the scope, and cost a new monitor, at each VIF plugged.
+	// Container ports are few; those of non-local parents are ignored.
+	var noParent *string
+	pbc = append(pbc, model.Condition{Field: &pb.ParentPort, Function: ovsdb.ConditionNotEqual, Value: noParent})
+	// Patch ports everywhere too: the closure of the local datapaths over
+	// them is then known in one pass, not one new monitor (and dump) per
+	// router hop.
+	for _, t := range []string{"chassisredirect", "external", "l2gateway", "l3gateway", "patch"} {
 		pbc = append(pbc, model.Condition{Field: &pb.Type, Function: ovsdb.ConditionEqual, Value: t})
 	}
 	if scope.Chassis != "" {
@@ -160,8 +168,10 @@ func sbMonitor(cl client.Client, scope *MonitorScope) *client.Monitor {
 		mbc = []model.Condition{{Field: &mb.Datapath, Function: ovsdb.ConditionEqual, Value: none}}
 	}
 	opts = append(opts,
+		// Not controller_meter nor tags: nothing reads them, and at 100k
+		// flows each column costs its map or pointer twice (cache, mirror).
 		client.WithConditionalTable(&lf, conds(lfc), &lf.LogicalDatapath, &lf.LogicalDpGroup, &lf.Pipeline,
-			&lf.TableID, &lf.Priority, &lf.Match, &lf.Actions, &lf.ExternalIDs, &lf.ControllerMeter, &lf.Tags),
+			&lf.TableID, &lf.Priority, &lf.Match, &lf.Actions, &lf.ExternalIDs),
 		client.WithConditionalTable(&mg, conds(mgc), &mg.Datapath, &mg.Name, &mg.TunnelKey, &mg.Ports),
 		client.WithConditionalTable(&mb, conds(mbc), &mb.Datapath, &mb.LogicalPort, &mb.IP, &mb.MAC),
 	)

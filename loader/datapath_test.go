@@ -328,13 +328,13 @@ func TestPrivilegedPortSecurityDropsSpoofedSource(t *testing.T) {
 		{"spoofed MAC", icmpPacket(t, mac("00:00:00:00:00:99"), vm2MAC, "10.0.0.1", "10.0.0.2", 64)},
 		{"spoofed IPv4", icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.77", "10.0.0.2", 64)},
 	} {
-		before := h.drops()["action"]
+		before := h.drops()["port_sec"]
 		ret, _ := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], tc.pkt)
 		if ret != tcActShot {
 			t.Errorf("%s: verdict %d, want drop", tc.name, ret)
 		}
-		if got := h.drops()["action"]; got != before+1 {
-			t.Errorf("%s: drop by the port security lflow counted %d times", tc.name, got-before)
+		if got := h.drops()["port_sec"]; got != before+1 {
+			t.Errorf("%s: counted %d times as a port security drop (drops %v)", tc.name, got-before, h.drops())
 		}
 		if n := len(outputs(h)); n != 0 {
 			t.Errorf("%s: %d copies", tc.name, n)

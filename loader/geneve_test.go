@@ -180,3 +180,40 @@ func vlanTag(frame []byte, vid uint16) []byte {
 	out = append(out, 0x81, 0x00, byte(vid>>8), byte(vid))
 	return append(out, frame[12:]...)
 }
+
+// A flow cache hit must checksum the outer UDP datagram with the copy's own
+// inner addresses, not those of whatever packet took the slow path last: OVS
+// drops a Geneve packet with a bad UDP checksum (coverage
+// datapath_drop_tunnel_pop_error), which stalled TCP from an ovnbpf chassis
+// to an ovs one as soon as any other flow interleaved.
+func TestPrivilegedGeneveChecksumOnCacheHit(t *testing.T) {
+	h := standard(t)
+	_, vm1 := h.tp.port(t, "vm1")
+	_, vm3 := h.tp.port(t, "vm3")
+	tcp := tcpPacket(t, "10.0.0.1", 5201)
+	copy(tcp[0:6], vm3MAC)
+	tcp[33] = 3 // to 10.0.0.3, remote
+	tcp = fixIPv4(t, tcp)
+	hits := func() uint64 {
+		n, _, _, err := h.st.CacheStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], tcp)
+	expectRedirect(t, h, ret)
+	checkGeneve(t, h, out, h.tp.dp["sw0"], vm1, vm3)
+	// another flow (other addresses, protocol, length) through the pipeline
+	ret, _ = h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64))
+	expectRedirect(t, h, ret)
+	before := hits()
+	ret, out = h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], tcp)
+	expectRedirect(t, h, ret)
+	if hits() != before+1 {
+		t.Fatalf("the repeated TCP packet was not a flow cache hit")
+	}
+	if inner := checkGeneve(t, h, out, h.tp.dp["sw0"], vm1, vm3); !bytes.Equal(inner, tcp) {
+		t.Errorf("inner frame changed on the cache hit")
+	}
+}

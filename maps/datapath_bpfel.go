@@ -92,7 +92,8 @@ const (
 	DatapathOvnbpfDropReasonOVNBPF_DROP_TABLE_END       DatapathOvnbpfDropReason = 29
 	DatapathOvnbpfDropReasonOVNBPF_DROP_NO_SCRATCH      DatapathOvnbpfDropReason = 30
 	DatapathOvnbpfDropReasonOVNBPF_DROP_REDIRECT        DatapathOvnbpfDropReason = 31
-	DatapathOvnbpfDropReasonOVNBPF_DROP__MAX            DatapathOvnbpfDropReason = 32
+	DatapathOvnbpfDropReasonOVNBPF_DROP_PORT_SEC        DatapathOvnbpfDropReason = 32
+	DatapathOvnbpfDropReasonOVNBPF_DROP__MAX            DatapathOvnbpfDropReason = 33
 )
 
 type DatapathOvnbpfFdbKey struct {
@@ -260,6 +261,14 @@ type DatapathOvnbpfMcastGroup struct {
 	Chassis   [16]uint32
 }
 
+type DatapathOvnbpfNaFlag uint32
+
+const (
+	DatapathOvnbpfNaFlagOVNBPF_NA_ROUTER    DatapathOvnbpfNaFlag = 128
+	DatapathOvnbpfNaFlagOVNBPF_NA_SOLICITED DatapathOvnbpfNaFlag = 64
+	DatapathOvnbpfNaFlagOVNBPF_NA_OVERRIDE  DatapathOvnbpfNaFlag = 32
+)
+
 type DatapathOvnbpfNexthop struct {
 	_       structs.HostLayout
 	Smac    [6]uint8
@@ -305,7 +314,8 @@ const (
 	DatapathOvnbpfOpcodeOVNBPF_OP_PKT_LARGER  DatapathOvnbpfOpcode = 20
 	DatapathOvnbpfOpcodeOVNBPF_OP_CT_CLEAR    DatapathOvnbpfOpcode = 21
 	DatapathOvnbpfOpcodeOVNBPF_OP_UNSUPPORTED DatapathOvnbpfOpcode = 22
-	DatapathOvnbpfOpcodeOVNBPF_OP__MAX        DatapathOvnbpfOpcode = 23
+	DatapathOvnbpfOpcodeOVNBPF_OP_ND_NA       DatapathOvnbpfOpcode = 23
+	DatapathOvnbpfOpcodeOVNBPF_OP__MAX        DatapathOvnbpfOpcode = 24
 )
 
 type DatapathOvnbpfOperand struct {
@@ -320,7 +330,7 @@ type DatapathOvnbpfOperand struct {
 type DatapathOvnbpfOut struct {
 	_         structs.HostLayout
 	Kind      uint8
-	Pad       uint8
+	NaFlags   uint8
 	Vlan      uint16
 	Ifindex   uint32
 	ChassisIp uint32
@@ -463,6 +473,9 @@ type DatapathOvnbpfThread struct {
 	McIdx      uint16
 	Hops       uint8
 	FromTunnel uint8
+	PortSec    uint8
+	NaFlags    uint8
+	_          [2]byte
 }
 
 type DatapathOvnbpfVif struct {
@@ -485,7 +498,6 @@ type DatapathOvnbpfWork struct {
 	Cur       DatapathOvnbpfThread
 	Jobs      [8]DatapathOvnbpfThread
 	Out       [16]DatapathOvnbpfOut
-	_         [4]byte
 	Tbl       DatapathOvnbpfTable
 	Dir       DatapathOvnbpfDir
 	DirDp     uint32
@@ -574,6 +586,7 @@ const (
 	DatapathProgOvnbpfVifIngress      = "ovnbpf_vif_ingress"
 	DatapathVarUnusedDropReason       = "unused_drop_reason"
 	DatapathVarUnusedGenIdx           = "unused_gen_idx"
+	DatapathVarUnusedNaFlag           = "unused_na_flag"
 	DatapathVarUnusedOpcode           = "unused_opcode"
 	DatapathVarUnusedPortType         = "unused_port_type"
 	DatapathVarUnusedStat             = "unused_stat"
@@ -663,6 +676,7 @@ type DatapathMapSpecs struct {
 type DatapathVariableSpecs struct {
 	UnusedDropReason *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
 	UnusedGenIdx     *ebpf.VariableSpec `ebpf:"unused_gen_idx"`
+	UnusedNaFlag     *ebpf.VariableSpec `ebpf:"unused_na_flag"`
 	UnusedOpcode     *ebpf.VariableSpec `ebpf:"unused_opcode"`
 	UnusedPortType   *ebpf.VariableSpec `ebpf:"unused_port_type"`
 	UnusedStat       *ebpf.VariableSpec `ebpf:"unused_stat"`
@@ -751,6 +765,7 @@ func (m *DatapathMaps) Close() error {
 type DatapathVariables struct {
 	UnusedDropReason *ebpf.Variable `ebpf:"unused_drop_reason"`
 	UnusedGenIdx     *ebpf.Variable `ebpf:"unused_gen_idx"`
+	UnusedNaFlag     *ebpf.Variable `ebpf:"unused_na_flag"`
 	UnusedOpcode     *ebpf.Variable `ebpf:"unused_opcode"`
 	UnusedPortType   *ebpf.Variable `ebpf:"unused_port_type"`
 	UnusedStat       *ebpf.Variable `ebpf:"unused_stat"`

@@ -183,6 +183,30 @@ func EncodeOps(ops []pipeline.Op) ([]DatapathOvnbpfOp, []string, error) {
 				}
 				out[at].Arg = uint16(body)
 				continue
+			case pipeline.Controller:
+				if op.Kind != pipeline.CtlNDNA && op.Kind != pipeline.CtlNDNARouter {
+					o.Code = uint8(DatapathOvnbpfOpcodeOVNBPF_OP_UNSUPPORTED)
+					unsupported = append(unsupported, op.String())
+					break
+				}
+				// nd_na / nd_na_router run in the datapath: the NS becomes the
+				// NA in place, then the nested ops run on it (like a clone body).
+				flags := uint8(DatapathOvnbpfNaFlagOVNBPF_NA_SOLICITED | DatapathOvnbpfNaFlagOVNBPF_NA_OVERRIDE)
+				if op.Kind == pipeline.CtlNDNARouter {
+					flags |= uint8(DatapathOvnbpfNaFlagOVNBPF_NA_ROUTER)
+				}
+				at := len(out)
+				out = append(out, DatapathOvnbpfOp{Code: uint8(DatapathOvnbpfOpcodeOVNBPF_OP_ND_NA), Flags: flags})
+				if e := encode(op.Nested); e != nil {
+					return e
+				}
+				out = append(out, DatapathOvnbpfOp{Code: uint8(DatapathOvnbpfOpcodeOVNBPF_OP_EXIT)})
+				body := len(out) - at - 1
+				if body > 0xffff {
+					return fmt.Errorf("nd_na body of %d ops", body)
+				}
+				out[at].Arg = uint16(body)
+				continue
 			case pipeline.DecTTL:
 				o.Code = uint8(DatapathOvnbpfOpcodeOVNBPF_OP_DEC_TTL)
 			case pipeline.CheckPortSec:

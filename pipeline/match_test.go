@@ -53,6 +53,8 @@ func TestMatch(t *testing.T) {
 				"match=eth_type=0x800,ip_proto=0x40/0x40 actions=next(ingress,6)\n" +
 				"match=eth_type=0x800,ip_proto=0x80/0x80 actions=next(ingress,6)"},
 		{"subfield", "reg0[1..3] == 5", "match=reg0=0xa/0xe actions=next(ingress,6)"},
+		// ls_in_l2_unknown: get_fdb found nothing.
+		{"outport none is key 0", `outport == "none"`, "match=outport=0x0 actions=next(ingress,6)"},
 		{"xxreg split per register", "xxreg0 == 0x100000002", "match=reg0=0x0,reg1=0x0,reg2=0x1,reg3=0x2 actions=next(ingress,6)"},
 		{"xreg subfield", "xreg0[32..63] == 7", "match=reg0=0x7 actions=next(ingress,6)"},
 		{"range", "reg1 > 0xfffffffd", "match=reg1=0xfffffffe/0xfffffffe actions=next(ingress,6)"},

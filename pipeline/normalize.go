@@ -623,6 +623,11 @@ func (ctx *expandCtx) portGroup(name string) ([]string, bool) {
 
 // portKey resolves a port or multicast group name on ctx's datapath.
 func (ctx *expandCtx) portKey(name string) (uint32, bool) {
+	// "none" is OVN's name for no port (key 0): the switch's l2 lookup
+	// writes it when get_fdb finds nothing, and matches on it.
+	if name == "none" {
+		return 0, true
+	}
 	if ctx.r == nil {
 		return 0, false
 	}

@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-git ls-files --cached --others --exclude-standard -z | xargs -0 cp --parents -t "$scratch"
+# Files as they are in the working tree (a tracked file deleted there is left out).
+git ls-files --cached --others --exclude-standard -z | while IFS= read -r -d '' f; do
+	[[ -e $f ]] && printf '%s\0' "$f"
+done | xargs -0 cp --parents -t "$scratch"
 (cd "$scratch" && go generate ./... >/dev/null)
 stale=0
 while IFS= read -r -d '' f; do

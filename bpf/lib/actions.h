@@ -114,7 +114,7 @@ __noinline int ovnbpf_exec_op(struct ovnbpf_work *s, const struct ovnbpf_op *op)
 		t->stage = t->pipeline ? OVNBPF_STAGE_DELIVER : OVNBPF_STAGE_OUTPUT;
 		return 0;
 	case OVNBPF_OP_DROP:
-		return thread_end(s, -OVNBPF_DROP_ACTION);
+		return thread_end(s, t->port_sec ? -OVNBPF_DROP_PORT_SEC : -OVNBPF_DROP_ACTION);
 	case OVNBPF_OP_CLONE: {
 		/* the continuation skips the body; the body runs first */
 		__u16 body_pc = t->pc;
@@ -125,6 +125,46 @@ __noinline int ovnbpf_exec_op(struct ovnbpf_work *s, const struct ovnbpf_op *op)
 		t->pc = body_pc;
 		return 0;
 	}
+	case OVNBPF_OP_ND_NA: {
+		/* OVN's pinctrl answers an NS with an NA it builds from it (then
+		 * runs the nested actions on the NA); here the body's thread becomes
+		 * that NA in the key, and emit writes it into the packet. The
+		 * original packet continues after the body only if ops follow. */
+		__u16 body_pc = t->pc;
+		struct ovnbpf_key *k = &t->key;
+		__u8 na_flags = op->flags;
+		__u8 mac[6];
+
+		if (k->eth_type != bpf_htons(0x86dd) || k->ip_proto != 58 || k->icmp_type != 135)
+			return thread_end(s, -OVNBPF_DROP_ACTION);
+		if (body_pc + op->arg < t->n_ops) {
+			t->pc = body_pc + op->arg;
+			if (fork_thread(s) < 0)
+				return thread_end(s, 0);
+			t->pc = body_pc;
+		}
+		__builtin_memcpy(mac, k->eth_src, 6);
+		__builtin_memcpy(k->eth_src, k->eth_dst, 6);
+		__builtin_memcpy(k->eth_dst, mac, 6);
+		if (ip6_is_zero(k->ip6_src)) {
+			/* an answer to duplicate address detection goes to all nodes */
+			__u8 all[16] = {0xff, 0x02, [15] = 1};
+
+			__builtin_memcpy(k->ip6_dst, all, 16);
+			na_flags &= ~OVNBPF_NA_SOLICITED;
+		} else {
+			__builtin_memcpy(k->ip6_dst, k->ip6_src, 16);
+		}
+		__builtin_memcpy(k->ip6_src, k->nd_target, 16);
+		k->ip_ttl = 255;
+		k->icmp_type = 136;
+		k->icmp_code = 0;
+		__builtin_memset(k->nd_sll, 0, 6);
+		__builtin_memcpy(k->nd_tll, k->eth_src, 6);
+		t->na_flags = na_flags | 1;  /* bit 0: "an NA", whatever the flags */
+		s->uncacheable = 1;  /* the flow cache keeps no NA flags */
+		return 0;
+	}
 	case OVNBPF_OP_EXIT:
 		return thread_end(s, 0);
 	case OVNBPF_OP_DEC_TTL:
@@ -133,7 +173,8 @@ __noinline int ovnbpf_exec_op(struct ovnbpf_work *s, const struct ovnbpf_op *op)
 		t->key.ip_ttl--;
 		return 0;
 	case OVNBPF_OP_PORT_SEC:
-		bits_set(raw, &op->o[0], u128_of(port_sec_violation(&t->key, op->flags & 1)));
+		t->port_sec = port_sec_violation(&t->key, op->flags & 1);
+		bits_set(raw, &op->o[0], u128_of(t->port_sec));
 		return 0;
 	case OVNBPF_OP_GET_MAC: {
 		struct ovnbpf_macbind_key mk = {};
@@ -234,7 +275,8 @@ static __always_inline int exec_step(struct ovnbpf_work *s)
 	__u32 idx;
 
 	if (t->pc >= t->n_ops)
-		return thread_end(s, -OVNBPF_DROP_ACTION);  /* fell off the action list */
+		/* fell off the action list (`drop;` compiles to no ops) */
+		return thread_end(s, t->port_sec ? -OVNBPF_DROP_PORT_SEC : -OVNBPF_DROP_ACTION);
 	idx = t->op_start + t->pc;
 	t->pc++;
 	op = bpf_map_lookup_elem(&ovnbpf_ops, &idx);

@@ -71,6 +71,9 @@ static __always_inline __u32 flow_hash(const __u8 *pkt)
 static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_work *s,
 				   const struct geneve_ovn_hdr *h, __u64 *sum)
 {
+	/* what the packet holds now: ovnbpf_rewrite leaves it in s->pkt for a
+	 * tunnel copy (on a flow cache hit s->pkt would otherwise be another
+	 * packet's fields, and the checksum wrong) */
 	const struct ovnbpf_key *k = (const void *)(s->pkt - OVNBPF_PKT_OFF);
 	__u32 l3 = GENEVE_ENCAP_LEN + (s->l3_off & 0x3ff), l4 = GENEVE_ENCAP_LEN + (s->l4_off & 0x3ff);
 	__u8 l2[20] = {};
@@ -161,7 +164,10 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 	s->need_neigh = 0;
 	gso = skb->gso_segs > 1;
 	if (first) {
-		if (gso) {
+		/* adjust_room also makes skb->protocol the outer one (IPv4), which
+		 * bpf_redirect_neigh routes by: an IPv6 frame given room with
+		 * change_head would stay "IPv6" and be lost there */
+		if (gso || skb->protocol == bpf_htons(ETH_P_IPV6)) {
 			struct ethhdr ieth;
 			__u64 fl = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
 				   BPF_F_ADJ_ROOM_ENCAP_L2_ETH | BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN);

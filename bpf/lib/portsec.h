@@ -103,8 +103,12 @@ static __always_inline int entry_allows(const struct ovnbpf_portsec_entry *e, co
 		if (et == bpf_htons(0x86dd)) {
 			if (ip6_in(e, k->ip6_src))
 				return 1;
-			/* duplicate address detection */
-			return ip6_is_zero(k->ip6_src) && k->ip_proto == 58 && k->icmp_type == 135;
+			/* from the unspecified address, to link-scope multicast, as
+			 * ovn-controller allows: duplicate address detection (NS) and
+			 * the MLD reports a host sends before it has an address */
+			return ip6_is_zero(k->ip6_src) && k->ip6_dst[0] == 0xff && k->ip6_dst[1] == 0x02 &&
+			       k->ip_proto == 58 && k->icmp_code == 0 &&
+			       (k->icmp_type == 135 || k->icmp_type == 131 || k->icmp_type == 143);
 		}
 		return 1;
 	}

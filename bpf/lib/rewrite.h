@@ -103,6 +103,53 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct ovnb
 	return store(skb, l4 + off, &new, 2);
 }
 
+/* na_write makes the packet the Neighbor Advertisement the copy's key
+ * describes (nd_na built it from an NS): IPv6 payload length, next header
+ * and hop limit, addresses, then the ICMPv6 message (type 136, flags,
+ * target, one target link-layer address option) with its checksum
+ * computed whole. The NS may have been longer or shorter (no source
+ * link-layer option in duplicate address detection): the packet is cut or
+ * grown to the NA's 32 bytes. */
+static __always_inline int na_write(struct __sk_buff *skb, __u32 l3, __u32 l4, const struct ovnbpf_key *nk,
+				    __u8 na_flags)
+{
+	struct {
+		__u8 src[16], dst[16];
+		__be32 len;
+		__u8 zero[3], nh;
+		__u8 type, code;
+		__u16 csum;
+		__u8 flags, reserved[3];
+		__u8 target[16];
+		__u8 opt_type, opt_len, tll[6];
+	} na = {};
+	__u8 hdr[4] = {0, 32, IPPROTO_ICMPV6, 255};  /* payload length, next header, hop limit */
+	__u32 sum;
+
+	if (l4 != l3 + 40)
+		return -OVNBPF_DROP_REWRITE;  /* extension headers: not an NS OVN answers */
+	if (skb->len != l4 + 32 && bpf_skb_change_tail(skb, l4 + 32, 0))
+		return -OVNBPF_DROP_REWRITE;
+	__builtin_memcpy(na.src, nk->ip6_src, 16);
+	__builtin_memcpy(na.dst, nk->ip6_dst, 16);
+	na.len = bpf_htonl(32);
+	na.nh = IPPROTO_ICMPV6;
+	na.type = 136;
+	na.flags = na_flags & (OVNBPF_NA_ROUTER | OVNBPF_NA_SOLICITED | OVNBPF_NA_OVERRIDE);
+	__builtin_memcpy(na.target, nk->nd_target, 16);
+	na.opt_type = 2;
+	na.opt_len = 1;
+	__builtin_memcpy(na.tll, nk->nd_tll, 6);
+	/* pseudo-header and message summed together, folded, stored as summed */
+	sum = bpf_csum_diff(0, 0, (void *)&na, sizeof(na), 0);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	na.csum = ~sum & 0xffff;
+	if (store(skb, l3 + 4, hdr, 4) || store(skb, l3 + 8, na.src, 32))
+		return -OVNBPF_DROP_REWRITE;
+	return store(skb, l4, &na.type, 32);
+}
+
 /* rewrite makes the packet (its Ethernet header at base) hold the packet
  * fields of output pick. last: no copy follows (what the packet now holds
  * need not be remembered). A global function:
@@ -175,6 +222,10 @@ __noinline int ovnbpf_rewrite(struct __sk_buff *skb, struct ovnbpf_work *s, __u3
 			if (ret)
 				return ret;
 		}
+	} else if (s->is_ip6 && (s->out[pick & (OVNBPF_MAX_OUT - 1)].na_flags & 1)) {
+		ret = na_write(skb, l3, l4, nk, s->out[pick & (OVNBPF_MAX_OUT - 1)].na_flags);
+		if (ret)
+			return ret;
 	} else if (s->is_ip6) {
 		if (ok->ip_ttl != nk->ip_ttl && store(skb, l3 + 7, &nk->ip_ttl, 1))
 			return -OVNBPF_DROP_REWRITE;
@@ -200,6 +251,15 @@ __noinline int ovnbpf_rewrite(struct __sk_buff *skb, struct ovnbpf_work *s, __u3
 		if (bytes_differ(PKT(op, arp_tpa), PKT(np, arp_tpa), 4) && store(skb, l3 + 24, PKT(np, arp_tpa), 4))
 			return -OVNBPF_DROP_REWRITE;
 	}
+	if ((s->l4_proto == IPPROTO_ICMP || (s->l4_proto == IPPROTO_ICMPV6 && !(s->out[pick & (OVNBPF_MAX_OUT - 1)].na_flags & 1))) &&
+	    !(nk->ip_frag & 2) && (ok->icmp_type != nk->icmp_type || ok->icmp_code != nk->icmp_code)) {
+		/* a router's echo reply: type and code share the checksum's first word */
+		__be16 ow = bpf_htons(((__u16)ok->icmp_type << 8) | ok->icmp_code);
+		__be16 nw = bpf_htons(((__u16)nk->icmp_type << 8) | nk->icmp_code);
+
+		if (bpf_l4_csum_replace(skb, l4 + 2, ow, nw, 2) || store(skb, l4, &nw, 2))
+			return -OVNBPF_DROP_REWRITE;
+	}
 	if ((s->l4_proto == IPPROTO_TCP || s->l4_proto == IPPROTO_UDP) && !(nk->ip_frag & 2)) {
 		if (ok->tp_src != nk->tp_src) {
 			ret = rewrite_port(skb, s, l4, 0, ok->tp_src, nk->tp_src);
@@ -212,7 +272,9 @@ __noinline int ovnbpf_rewrite(struct __sk_buff *skb, struct ovnbpf_work *s, __u3
 				return ret;
 		}
 	}
-	if (!last) {
+	/* remember what the packet holds now for the next copy, and for the
+	 * Geneve checksum of a tunnel copy (lco_sum) */
+	if (!last || s->out[pick & (OVNBPF_MAX_OUT - 1)].kind == OVNBPF_OUT_TUNNEL) {
 		__builtin_memcpy(s->pkt, np, OVNBPF_PKT_BYTES);
 		s->pkt_in_key = 0;
 	}

@@ -41,6 +41,8 @@ struct ovnbpf_thread {
 	__u16 mc_idx;
 	__u8 hops;        /* patch traversals */
 	__u8 from_tunnel;
+	__u8 port_sec;    /* the last check_*_port_sec failed: a drop now is port security's */
+	__u8 na_flags;    /* this thread turned an NS into an NA (OVNBPF_NA_*): see ovnbpf_out */
 };
 
 struct ovnbpf_best {

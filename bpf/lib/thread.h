@@ -61,6 +61,7 @@ static __always_inline int add_out(struct ovnbpf_work *s, __u8 kind, __u32 ifind
 		o = &s->out[(n - s->n_tun) & (OVNBPF_MAX_OUT - 1)];
 	}
 	o->kind = kind;
+	o->na_flags = t->na_flags;
 	o->ifindex = ifindex;
 	o->vlan = vlan;
 	o->chassis_ip = chassis_ip;
@@ -87,6 +88,7 @@ static __always_inline int egress_enter(struct ovnbpf_work *s, int count_loop)
 	if (t->key.inport == t->key.outport && !(bpf_ntohl(t->key.flags) & OVNBPF_FLAG_LOOPBACK))
 		return thread_end(s, count_loop ? -OVNBPF_DROP_LOOP : 0);
 	clear_regs(&t->key);
+	t->port_sec = 0;
 	t->pipeline = 1;
 	t->table = 0;
 	t->stage = OVNBPF_STAGE_TABLE;
@@ -111,6 +113,7 @@ static __always_inline int patch_enter(struct ovnbpf_work *s, const struct ovnbp
 	k->ct_state = k->ct_mark = 0;
 	__builtin_memset(k->ct_label, 0, sizeof(k->ct_label));
 	k->conj_id = 0;
+	t->port_sec = 0;
 	t->pipeline = 0;
 	t->table = 0;
 	t->stage = OVNBPF_STAGE_TABLE;

@@ -118,6 +118,7 @@ enum ovnbpf_drop_reason {
 	OVNBPF_DROP_TABLE_END,        /* next past the last table */
 	OVNBPF_DROP_NO_SCRATCH,
 	OVNBPF_DROP_REDIRECT,         /* the kernel refused a copy (device gone) */
+	OVNBPF_DROP_PORT_SEC,         /* the drop that follows a failed check_*_port_sec */
 	OVNBPF_DROP__MAX,
 };
 
@@ -155,7 +156,16 @@ enum ovnbpf_opcode {
 	OVNBPF_OP_PKT_LARGER,   /* arg = length; o0 result bit */
 	OVNBPF_OP_CT_CLEAR,
 	OVNBPF_OP_UNSUPPORTED,  /* arg = kind (maps/ keeps the names) */
+	OVNBPF_OP_ND_NA,        /* nd_na{}/nd_na_router{}: flags = NA flags (OVNBPF_NA_*); arg = ops in the body (ends with EXIT) */
 	OVNBPF_OP__MAX,
+};
+
+/* Neighbor Advertisement flags (RFC 4861), as nd_na / nd_na_router set
+ * them: OVN answers solicited, overriding; a router also sets R. */
+enum ovnbpf_na_flag {
+	OVNBPF_NA_ROUTER = 0x80,
+	OVNBPF_NA_SOLICITED = 0x40,
+	OVNBPF_NA_OVERRIDE = 0x20,
 };
 
 /* One op of an action program; programs live in ovnbpf_ops. */
@@ -377,7 +387,7 @@ enum ovnbpf_out_kind {
 
 struct ovnbpf_out {
 	__u8 kind;
-	__u8 pad;
+	__u8 na_flags;  /* bit 0: the copy is a Neighbor Advertisement built from an NS; OVNBPF_NA_* its flags */
 	__u16 vlan;
 	__u32 ifindex;
 	__be32 chassis_ip;

@@ -407,6 +407,12 @@ func TestPrivilegedDaemonForwardsBetweenVMs(t *testing.T) {
 		}
 	}
 	ping("with the daemon running")
+	// A full recompute rewrites every table; forwarding goes on.
+	mustRun(t, ovnbpfctl, "recompute", "--ctl-socket="+sock)
+	if _, err := c.NBCtl("--wait=hv", "--timeout=10", "sync"); err != nil {
+		t.Fatal(err)
+	}
+	ping("after a full recompute")
 
 	// SIGTERM: the pinned datapath keeps forwarding without the daemon.
 	if err := daemon.Stop(pidfile, 10*time.Second); err != nil {

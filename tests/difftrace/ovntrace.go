@@ -149,7 +149,13 @@ func ParseMinimal(out string) (Verdict, error) {
 			d := copyFrame(cur)
 			v.Deliveries = append(v.Deliveries, Delivery{Port: port, Set: d.set, DecTTL: d.decTTL})
 		case s == "ip.ttl--":
-			cur.decTTL++
+			// after ip.ttl = N the copy leaves with N-1
+			if t, ok := cur.set["ip.ttl"]; ok {
+				n, _ := new(big.Int).SetString(t, 10)
+				cur.set["ip.ttl"] = n.Sub(n, big.NewInt(1)).String()
+			} else {
+				cur.decTTL++
+			}
 		case strings.Contains(s, " = "):
 			field, val, _ := strings.Cut(s, " = ")
 			c, err := Canon(strings.TrimSpace(val))
@@ -158,6 +164,9 @@ func ParseMinimal(out string) (Verdict, error) {
 			}
 			field = strings.TrimSpace(field)
 			cur.set[field] = CanonAs(field, c)
+			if field == "ip.ttl" {
+				cur.decTTL = 0 // earlier decrements are overwritten
+			}
 		default:
 			name := s
 			if i := strings.IndexAny(name, "( "); i >= 0 {

@@ -20,6 +20,7 @@ func TestParseMinimal(t *testing.T) {
 		{"block undone", "clone {\n    eth.dst = 02:00:00:00:00:01;\n    output(\"a\");\n};\noutput(\"b\");\n",
 			"output(a) eth.dst=02:00:00:00:00:01; output(b)"},
 		{"conntrack", "ct_next(ct_state=new|trk);\noutput(\"b\");\n", "output(b) (needs conntrack)"},
+		{"ttl set then decremented", "ip.ttl--;\nip.ttl = 255;\nip.ttl--;\noutput(\"a\");\n", "output(a) ip.ttl=254"},
 	} {
 		v, err := ParseMinimal(tc.out)
 		if err != nil {

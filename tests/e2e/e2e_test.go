@@ -42,16 +42,10 @@ type env struct {
 // strict: the test fails as soon as a gap scenario passes, so this list always
 // says exactly what is missing. On a mixed cluster the ovs chassis may do the
 // missing part (answer the ND, say), so there either outcome is logged.
-var knownGaps = map[string]string{
-	"TestPrivilegedARPAndNDResponders":  "ND: the nd_na responder is not executed by the BPF datapath yet",
-	"TestPrivilegedUnknownUnicastFlood": "unknown unicast does not reach the _MC_unknown members",
-	"TestPrivilegedIPv6":                "IPv6 neighbour discovery (nd_na) is not answered yet",
-}
+var knownGaps = map[string]string{}
 
 // mixedGaps hold only on clusters that mix ovnbpf and ovs chassis.
-var mixedGaps = map[string]string{
-	"TestPrivilegedTCPIperf": "the first TCP connections from an ovnbpf VM to an ovs VM stall for about 40 s",
-}
+var mixedGaps = map[string]string{}
 
 // scenario runs body on the shared lab, holding known gaps to the rule above.
 func scenario(t *testing.T, body func(e *env)) {

@@ -52,7 +52,7 @@ func main() {
 	flag.StringVar(&o.cache, "cache", envOr("OVNBPF_VM_CACHE", "/var/cache/ovnbpf-vm"), "download cache (kept between runs)")
 	flag.IntVar(&o.memMB, "mem", 768, "memory per VM, MiB")
 	flag.StringVar(&o.cpu, "cpu", "max", "qemu -cpu model of the VMs")
-	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "limit per VM (boot and every check)")
+	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "limit per VM (boot and every check)")
 	flag.StringVar(&o.run, "run", "", "only run tests matching this regexp (go test -run) inside the VMs")
 	flag.BoolVar(&o.cross, "cross", true, "also join two VMs of different kernels on one network")
 	flag.BoolVar(&o.matrix, "matrix", true, "boot each kernel alone and run the datapath checks (false: only the cross-VM check)")

@@ -21,9 +21,9 @@ var guestModules = []string{"virtio_pci", "virtio_net", "veth", "bridge", "dummy
 	"sch_ingress", "cls_bpf", "nf_conntrack", "nf_nat"}
 
 // hostPrograms are copied with their libraries: the tests drive iproute2
-// (testutil.NetNS runs `ip netns`), ping and ethtool, and build their
+// (testutil.NetNS runs `ip netns`), ping, ethtool and bpftool, and build their
 // topologies with a real OVN central (internal/central).
-var hostPrograms = []string{"ip", "tc", "ping", "ethtool",
+var hostPrograms = []string{"ip", "tc", "ping", "ethtool", "bpftool",
 	"ovsdb-tool", "ovsdb-server", "ovsdb-client", "ovn-northd", "ovn-nbctl", "ovn-sbctl", "ovs-appctl", "ovn-appctl", "ovs-vsctl"}
 
 // hostFiles are data files the central and the chassis' OVSDB need.

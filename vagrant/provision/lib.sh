@@ -97,6 +97,7 @@ wait_registered() {
 		fi
 		sleep 1
 	done
-	echo "ovnbpf-provision: chassis $1 did not register in $2 within 300s (is the central up? journalctl -u ovn-controller -u ovnbpfd)" >&2
+	echo "ovnbpf-provision: chassis $1 did not register in $2 within 300s (is the central up?); the chassis daemon's last words:" >&2
+	journalctl -u ovn-controller -u ovnbpfd -n 8 --no-pager -o cat >&2 || true
 	return 1
 }
