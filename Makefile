@@ -14,9 +14,10 @@ TEST_TIMEOUT ?= 20m
 # Debian packages the project needs: build, datapath, OVN and OVS references, lab tools.
 DEB_PACKAGES := clang-14 llvm-14 libbpf-dev bpftool linux-libc-dev \
 	ovn-central ovn-host openvswitch-switch openvswitch-common ovn-common \
-	iproute2 iputils-ping iperf3 ethtool tcpdump
+	iproute2 iputils-ping iperf3 ethtool tcpdump \
+	qemu-system-x86 busybox-static xz-utils zstd kmod
 
-.PHONY: help deps generate check-generated build test test-privileged e2e-matrix difftrace lab lab-down bench lint fuzz clean
+.PHONY: help deps generate check-generated build test test-privileged e2e-matrix difftrace vm-test lab lab-down bench lint fuzz clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -48,6 +49,9 @@ e2e-matrix: deps build ## the end-to-end scenarios on a mixed ovnbpf/ovs cluster
 
 difftrace: deps build ## differential run against the real ovn-trace: 40,000 packets over 8 topologies (make test runs 10,400)
 	$(GO) test -count=1 -timeout 15m -run Privileged -v ./tests/difftrace -long
+
+vm-test: deps ## boot Debian 12's 6.1 and 6.12 kernels in qemu: load, attach, test and forward the datapath there; cross-VM Geneve
+	$(GO) run ./tests/vm $(VM_FLAGS)
 
 lab: deps build ## install, build, bring up the demo lab (real OVN central, two ovnbpf chassis) and ping every pair
 	@$(BIN)/ovnbpf-lab down

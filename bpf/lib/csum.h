@@ -55,7 +55,7 @@ struct csum_walk {
 static long csum_chunk(__u32 i, void *arg)
 {
 	struct csum_walk *w = arg;
-	__u32 zero = 0, left, n;
+	__u32 zero = 0, left, n, m;
 	struct csum_buf *buf;
 	__s64 r;
 
@@ -64,10 +64,15 @@ static long csum_chunk(__u32 i, void *arg)
 		return 1;
 	left = buf->end - buf->off;
 	n = left > OVNBPF_CSUM_CHUNK ? OVNBPF_CSUM_CHUNK : left;
-	asm volatile("" : "+r"(n));  /* keep the clamp visible to the verifier */
-	n &= 1023;
+	/* n in [1, CHUNK] as m = n - 1 in [0, CHUNK - 1]: verifiers before 6.2
+	 * lose the minimum of `n == 0 || n > CHUNK` once clang folds it, and
+	 * refuse a length that may be 0 */
 	if (n == 0 || n > OVNBPF_CSUM_CHUNK)
 		return 1;
+	m = n - 1;
+	asm volatile("" : "+r"(m));  /* hide the range from clang, which would fold the mask */
+	m &= OVNBPF_CSUM_CHUNK - 1;
+	n = m + 1;
 	/* zero the tail so that an odd or short chunk sums as if padded */
 	__builtin_memset(&buf->b[(n & ~3u) & (OVNBPF_CSUM_CHUNK - 1)], 0, 4);
 	if (bpf_skb_load_bytes(w->skb, buf->off, buf->b, n)) {

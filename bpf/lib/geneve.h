@@ -137,6 +137,10 @@ static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_wo
 	return 0;
 }
 
+/* the value a next-hop entry starts from (in .rodata: map memory, which
+ * every kernel takes as a map value) */
+static const struct ovnbpf_nexthop nexthop_zero;
+
 /* ovnbpf_geneve_push adds (first) or refreshes the outer headers of tunnel
  * copy pick. The inner frame's Ethernet header is at offset 0 on entry when
  * first. Returns the device to send on, or a negative drop reason; sets
@@ -145,7 +149,10 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 {
 	const struct ovnbpf_config *cfg;
 	const struct ovnbpf_out *o;
-	__u32 zero = 0, ifindex;
+	/* one stack slot for both map keys (the config's 0, then the next hop):
+	 * kernels before 6.2 take keys only from the stack or map memory, and
+	 * count 512 bytes of stack for a whole call chain */
+	__u32 key = 0, ifindex;
 	struct ovnbpf_nexthop *nh;
 	__u64 now;
 	struct geneve_ovn_hdr h = {};
@@ -157,7 +164,7 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 
 	if (!skb || !s)
 		return -OVNBPF_DROP_ENCAP;
-	cfg = bpf_map_lookup_elem(&ovnbpf_cfg, &zero);
+	cfg = bpf_map_lookup_elem(&ovnbpf_cfg, &key);
 	if (!cfg)
 		return -OVNBPF_DROP_ENCAP;
 	o = &s->out[pick & (OVNBPF_MAX_OUT - 1)];
@@ -249,14 +256,13 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 	/* next hop by the kernel's FIB and neighbour table (its answer reused
 	 * for a moment: the lookup is the dearest step of an encapsulation) */
 	now = bpf_ktime_get_ns();
-	nh = bpf_map_lookup_elem(&ovnbpf_nexthops, &o->chassis_ip);
+	key = o->chassis_ip;
+	nh = bpf_map_lookup_elem(&ovnbpf_nexthops, &key);
 	if (nh && now < nh->expires) {
 		__builtin_memcpy(oeth.h_dest, nh->dmac, ETH_ALEN);
 		__builtin_memcpy(oeth.h_source, nh->smac, ETH_ALEN);
 		ifindex = nh->ifindex;
 	} else {
-		struct ovnbpf_nexthop fresh = {};
-
 		fib.family = AF_INET;
 		fib.ipv4_src = cfg->encap_ip;
 		fib.ipv4_dst = o->chassis_ip;
@@ -275,11 +281,18 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		__builtin_memcpy(oeth.h_dest, fib.dmac, ETH_ALEN);
 		__builtin_memcpy(oeth.h_source, fib.smac, ETH_ALEN);
 		ifindex = fib.ifindex;
-		__builtin_memcpy(fresh.dmac, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(fresh.smac, fib.smac, ETH_ALEN);
-		fresh.ifindex = fib.ifindex;
-		fresh.expires = now + OVNBPF_NEXTHOP_NS;
-		bpf_map_update_elem(&ovnbpf_nexthops, &o->chassis_ip, &fresh, BPF_ANY);
+		/* remember the answer: filled in place in the map (an entry built on
+		 * the stack would not fit older kernels' stack budget) */
+		if (!nh) {
+			bpf_map_update_elem(&ovnbpf_nexthops, &key, &nexthop_zero, BPF_NOEXIST);
+			nh = bpf_map_lookup_elem(&ovnbpf_nexthops, &key);
+		}
+		if (nh) {
+			__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
+			__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
+			nh->ifindex = fib.ifindex;
+			nh->expires = now + OVNBPF_NEXTHOP_NS;
+		}
 	}
 	oeth.h_proto = bpf_htons(ETH_P_IP);
 	{

@@ -97,7 +97,8 @@ func chassisControlPlane(cfg config, scope, flavour string, switches, ports int)
 	}
 	defer os.RemoveAll(dir)
 	os.Setenv("OVNBPF_LAB_DIR", dir)
-	name := "cp" + flavour[:3]
+	// Named per run, so two benchmarks on one machine never share a lab.
+	name := fmt.Sprintf("c%c%d", flavour[2], os.Getpid()%100000)
 	defer lab.Down(name)
 	chassis, _ := lab.ParseChassis("hv1=" + flavour)
 	l, err := lab.Up(lab.Options{Name: name, Chassis: chassis, OVNBPFD: ovnbpfdBinary()})

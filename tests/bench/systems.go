@@ -65,7 +65,8 @@ type labSystem struct {
 }
 
 func newLabSystem(flavour string) *labSystem {
-	return &labSystem{flavour: flavour, labName: "bench" + map[string]string{"ovs": "o", "ovnbpf": "b"}[flavour]}
+	// Named per run, so two benchmarks on one machine never share a lab.
+	return &labSystem{flavour: flavour, labName: fmt.Sprintf("b%c%d", flavour[2], os.Getpid()%100000)}
 }
 
 func (s *labSystem) name() string { return s.flavour }
