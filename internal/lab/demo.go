@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ovnbpf/ovnbpf/internal/daemon"
@@ -21,54 +19,21 @@ var demoSwitches = []struct {
 	{"sw2", "lr0-sw2", "02:00:5e:00:02:01", "203.0.113.1", "203.0.113."},
 }
 
-// DemoVMs are the demo's VMs, placed on chassis[0] and chassis[1].
-func (l *Lab) demoVMs() []*VM {
-	var vms []*VM
-	n := 0
-	for si, sw := range demoSwitches {
-		for i := 0; i < 2; i++ {
-			n++
-			ch := l.Chassis[i%len(l.Chassis)].Name
-			vms = append(vms, &VM{
-				Name:    fmt.Sprintf("vm%d", n),
-				Chassis: ch,
-				LPort:   fmt.Sprintf("%s-vm%d", sw.name, n),
-				MAC:     fmt.Sprintf("02:00:00:00:%02x:%02x", si+1, i+10),
-				Addr:    fmt.Sprintf("%s%d/24", sw.prefix, i+10),
-				GW:      sw.routerIP,
-			})
-		}
-	}
-	return vms
-}
-
-// BuildDemo creates the demo topology through ovn-nbctl and its VMs, and
-// waits until every port is up (the chassis programmed them).
+// BuildDemo creates the demo scenario (DemoScenario, shared with the Vagrant
+// lab) through ovn-nbctl, plugs its VMs, and waits until every port is up.
 func (l *Lab) BuildDemo() error {
-	c := l.Central()
-	args := []string{"--", "lr-add", "lr0"}
-	for _, sw := range demoSwitches {
-		args = append(args,
-			"--", "ls-add", sw.name,
-			"--", "lrp-add", "lr0", sw.router, sw.routerMAC, sw.routerIP+"/24",
-			"--", "lsp-add", sw.name, sw.name+"-lr0",
-			"--", "lsp-set-type", sw.name+"-lr0", "router",
-			"--", "lsp-set-addresses", sw.name+"-lr0", "router",
-			"--", "lsp-set-options", sw.name+"-lr0", "router-port="+sw.router)
+	var names []string
+	for _, c := range l.Chassis {
+		names = append(names, c.Name)
 	}
-	vms := l.demoVMs()
-	for _, v := range vms {
-		sw, _, _ := strings.Cut(v.LPort, "-")
-		ip, _, _ := strings.Cut(v.Addr, "/")
-		args = append(args,
-			"--", "lsp-add", sw, v.LPort,
-			"--", "lsp-set-addresses", v.LPort, v.MAC+" "+ip,
-			"--", "lsp-set-port-security", v.LPort, v.MAC+" "+ip)
+	sc, err := DemoScenario(names)
+	if err != nil {
+		return err
 	}
-	if _, err := c.NBCtl(args...); err != nil {
+	if _, err := l.Central().NBCtl(sc.NBArgs()...); err != nil {
 		return fmt.Errorf("building demo topology: %w", err)
 	}
-	for _, v := range vms {
+	for _, v := range sc.VMs {
 		if err := l.AddVM(v); err != nil {
 			return fmt.Errorf("demo VM %s: %w", v.Name, err)
 		}
@@ -102,71 +67,25 @@ type PingResult struct {
 
 var rttRE = regexp.MustCompile(`= [0-9.]+/([0-9.]+)/`)
 
+// exec runs argv in a VM's namespace, for PingAll.
+func (l *Lab) exec(v *VM, argv []string) ([]byte, error) {
+	cmd, err := l.ExecCommand(v.Name, argv)
+	if err != nil {
+		return nil, err
+	}
+	return cmd.CombinedOutput()
+}
+
 // Ping pings from one VM to another's address: a few warm-up tries (the first
 // packets of a path may wait for ARP), then three counted echoes.
-func (l *Lab) Ping(from, to *VM) PingResult {
-	r := PingResult{From: from.Name, To: to.Name}
-	ip, _, _ := strings.Cut(to.Addr, "/")
-	ping := func(count string) (string, error) {
-		cmd, err := l.ExecCommand(from.Name, []string{"ping", "-n", "-q", "-c", count, "-i", "0.2", "-W", "1", ip})
-		if err != nil {
-			return "", err
-		}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	var out string
-	var err error
-	for try := 0; try < 5; try++ {
-		if out, err = ping("1"); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		r.Err = "no reply: " + lastLine(out)
-		return r
-	}
-	if out, err = ping("3"); err != nil {
-		r.Err = "lost: " + lastLine(out)
-		return r
-	}
-	if m := rttRE.FindStringSubmatch(out); m != nil {
-		ms, _ := strconv.ParseFloat(m[1], 64)
-		r.RTT = time.Duration(ms * float64(time.Millisecond))
-	}
-	r.OK = true
-	return r
-}
+func (l *Lab) Ping(from, to *VM) PingResult { return pingWith(from, to, l.exec) }
+
+// PingMatrix pings every ordered pair of VMs, two pairs at a time.
+func (l *Lab) PingMatrix() []PingResult { return PingAll(l.VMs, l.VMs, l.exec) }
 
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-// PingMatrix pings every ordered pair of VMs, two pairs at a time.
-func (l *Lab) PingMatrix() []PingResult {
-	var pairs [][2]*VM
-	for _, a := range l.VMs {
-		for _, b := range l.VMs {
-			if a != b {
-				pairs = append(pairs, [2]*VM{a, b})
-			}
-		}
-	}
-	results := make([]PingResult, len(pairs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 2)
-	for i, p := range pairs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			results[i] = l.Ping(p[0], p[1])
-		}()
-	}
-	wg.Wait()
-	return results
 }
 
 // PrintMatrix writes the matrix as a table: rows are sources, columns
