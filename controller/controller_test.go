@@ -671,9 +671,16 @@ func TestContainerPortElsewhereAndStableScope(t *testing.T) {
 	}
 	dp := &recordingDatapath{}
 	hv := startChassis(t, c, "hv1", "192.0.2.10", dp)
+	// --wait=hv returns at once while no chassis is registered: wait for it.
+	eventually(t, "registered", func() string {
+		if chassisUUID(t, c, "hv1") == "" {
+			return "no chassis"
+		}
+		return ""
+	})
+	self := chassisUUID(t, c, "hv1")
 	mustVSCtl(t, hv.ovs, "add-port", "br-int", "lo", "--", "set", "Interface", "lo", "external_ids:iface-id=vm1")
 	mustNB(t, c, "--wait=hv", "--timeout=10", "sync")
-	self := chassisUUID(t, c, "hv1")
 	eventually(t, "container port on sw1 bound", func() string {
 		if got := pbField(t, c, "c1", "chassis"); got != self {
 			return "c1 chassis=" + got
