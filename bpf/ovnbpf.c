@@ -59,6 +59,7 @@ static __always_inline struct ovnbpf_work *start(struct __sk_buff *skb)
 	s->verdict = 0;
 	s->pkt_len = skb->len;
 	s->uncacheable = 0;
+	s->unchanged = 0;
 	s->dir_loaded = 0;
 	s->gen = gen_read(OVNBPF_GEN_TABLES);
 	s->cepoch = gen_read(OVNBPF_GEN_CONTROL);
@@ -121,10 +122,15 @@ static __always_inline struct ovnbpf_flow *cache_lookup(struct ovnbpf_work *s)
 	struct ovnbpf_flow *f;
 	__u32 n, ndev;
 
-	if (s->fkey_v4)
+	/* two call sites, kept apart: clang would otherwise merge the calls into
+	 * one whose map varies, which the verifier cannot inline (the generic
+	 * helper costs an indirect call per packet) */
+	if (s->fkey_v4) {
 		f = bpf_map_lookup_elem(&ovnbpf_flows4, &s->fkey4);
-	else
+		asm volatile("" ::: "memory");
+	} else {
 		f = bpf_map_lookup_elem(&ovnbpf_flows, &s->fkey);
+	}
 	if (!f || f->gen != s->gen || f->cepoch != s->cepoch || f->depoch != s->depoch ||
 	    f->n_out == 0 || f->n_out > OVNBPF_CACHE_OUT || f->n_tun > f->n_out) {
 		count_stat(OVNBPF_STAT_CACHE_MISS);
@@ -153,6 +159,7 @@ static __always_inline struct ovnbpf_flow *cache_lookup(struct ovnbpf_work *s)
 	}
 	s->n_out = n;
 	s->n_tun = f->n_tun;
+	s->unchanged = f->unchanged;
 	count_stat(OVNBPF_STAT_CACHE_HIT);
 	return f;
 }
@@ -178,10 +185,12 @@ static __always_inline void cache_insert(struct ovnbpf_work *s, __u8 strip_vlan)
 			break;
 		slot = i < ndev ? i : OVNBPF_MAX_OUT - 1 - (i - ndev);
 		o = &s->out[slot & (OVNBPF_MAX_OUT - 1)];
-		if (i == 0)
+		if (i == 0) {
 			__builtin_memcpy(s->fval.pkt, o->pkt, OVNBPF_PKT_BYTES);
-		else if (ovnbpf_pkt_differs(s->fval.pkt, o->pkt))
+			s->fval.unchanged = !ovnbpf_pkt_differs(s->pkt, o->pkt);
+		} else if (ovnbpf_pkt_differs(s->fval.pkt, o->pkt)) {
 			return;  /* copies that differ (a clone that rewrote): not cached */
+		}
 		s->fval.out[i].kind = o->kind;
 		s->fval.out[i].vlan = o->vlan;
 		s->fval.out[i].ifindex = o->ifindex;
@@ -207,17 +216,25 @@ static __always_inline int emit(struct __sk_buff *skb, struct ovnbpf_work *s, co
 	if (s->n_out == 0)
 		return TC_ACT_SHOT;  /* each thread counted its own drop */
 	if (s->n_out == 1 && s->n_tun == 0 && s->out[0].kind == OVNBPF_OUT_DEVICE && !s->out[0].vlan) {
-		ret = ovnbpf_rewrite(skb, s, 0, 0, 1);
-		if (ret < 0)
-			return drop(ret);
+		if (!s->unchanged) {  /* switched traffic leaves as it came */
+			ret = ovnbpf_rewrite(skb, s, 0, 0, 1);
+			if (ret < 0)
+				return drop(ret);
+		}
 		return bpf_redirect(s->out[0].ifindex, 0);
 	}
 	if (tunnels && s->n_out == 1 && s->n_tun == 1) {
 		int ifindex;
 
-		ret = ovnbpf_rewrite(skb, s, OVNBPF_MAX_OUT - 1, 0, 1);
-		if (ret < 0)
-			return drop(ret);
+		if (s->unchanged) {
+			/* nothing to rewrite; the Geneve checksum reads what the packet holds */
+			__builtin_memcpy(s->pkt, s->out[OVNBPF_MAX_OUT - 1].pkt, OVNBPF_PKT_BYTES);
+			s->pkt_in_key = 0;
+		} else {
+			ret = ovnbpf_rewrite(skb, s, OVNBPF_MAX_OUT - 1, 0, 1);
+			if (ret < 0)
+				return drop(ret);
+		}
 		ifindex = ovnbpf_geneve_push(skb, s, OVNBPF_MAX_OUT - 1, 1);
 		if (ifindex < 0)
 			return drop(ifindex);

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 )
 
 // Hook says which entry program a device gets.
@@ -39,7 +40,8 @@ func (d *Datapath) linkPin(ifname string, h Hook) string {
 
 // Attach puts the hook's program on the device's TCX ingress. A link pinned
 // by an earlier run for the same device is updated in place (no gap, no
-// second attachment); otherwise a new link is made and pinned.
+// second attachment); otherwise a new link is made and pinned. A kernel
+// without TCX (before 6.6) gets the tc clsact filter instead (AttachTC).
 func (d *Datapath) Attach(ifname string, ifindex int, h Hook) error {
 	pin := d.linkPin(ifname, h)
 	prog := d.program(h)
@@ -60,6 +62,9 @@ func (d *Datapath) Attach(ifname string, ifindex int, h Hook) error {
 		return fmt.Errorf("loading pinned link of %s: %w", ifname, err)
 	}
 	l, err := link.AttachTCX(link.TCXOptions{Program: prog, Attach: ebpf.AttachTCXIngress, Interface: ifindex})
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return d.AttachTC(ifindex, h)
+	}
 	if err != nil {
 		return fmt.Errorf("attaching tcx to %s: %w", ifname, err)
 	}
@@ -73,12 +78,17 @@ func (d *Datapath) Attach(ifname string, ifindex int, h Hook) error {
 	return nil
 }
 
-// Detach removes the hook from the device (its pin and attachment).
+// Detach removes the hook from the device (its pin and attachment, or the
+// tc filter Attach fell back to).
 func (d *Datapath) Detach(ifname string, h Hook) error {
 	pin := d.linkPin(ifname, h)
 	l, err := link.LoadPinnedLink(pin, nil)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		dev, lerr := netlink.LinkByName(ifname)
+		if lerr != nil {
+			return nil // the device is gone, and its filters with it
+		}
+		return d.DetachTC(dev.Attrs().Index)
 	}
 	if err != nil {
 		return fmt.Errorf("loading pinned link of %s: %w", ifname, err)

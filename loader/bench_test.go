@@ -1,4 +1,4 @@
-package loader
+package loader_test
 
 import (
 	"fmt"
@@ -8,6 +8,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/ovnbpf/ovnbpf/loader"
+	"github.com/ovnbpf/ovnbpf/loader/looptest"
 )
 
 // BenchmarkDatapath measures ns per packet through the loaded programs
@@ -18,7 +21,7 @@ import (
 //
 //	go test ./loader -run '^$' -bench BenchmarkDatapath
 func BenchmarkDatapath(b *testing.B) {
-	h := newHarness(b)
+	h := looptest.New(b)
 	cmds := standardCmds()
 	// a switch with nine local ports for the 8-way flood
 	cmds = append(cmds, []string{"ls-add", "swf"})
@@ -26,25 +29,25 @@ func BenchmarkDatapath(b *testing.B) {
 		cmds = append(cmds, []string{"lsp-add", "swf", fmt.Sprintf("f%d", i)},
 			[]string{"lsp-set-addresses", fmt.Sprintf("f%d", i), fmt.Sprintf("00:00:00:00:0f:%02x 10.9.0.%d", i, i+1)})
 	}
-	h.install(northd(b, cmds...))
+	h.InstallTopology(looptest.Northd(b, cmds...))
 	bindStandard(b, h)
 	var flood []string
 	for i := 0; i <= 8; i++ {
-		flood = append(flood, h.vifName(fmt.Sprintf("f%d", i)))
+		flood = append(flood, vifName(h, fmt.Sprintf("f%d", i)))
 	}
 	for _, g := range []string{"_MC_flood", "_MC_flood_l2"} {
-		h.mcast("swf", g, flood, nil)
+		h.Mcast("swf", g, flood, nil)
 	}
 	// Benchmark runs have no context: packets arrive on "lo" (ifindex 1);
 	// bind the sending port there.
 	bindLo := func(port string) {
-		dp, key := h.tp.port(b, port)
-		if err := h.st.BindVIF(1, 0, dp, key, 0); err != nil {
+		dp, key := h.Topo.Port(b, port)
+		if err := h.St.BindVIF(1, 0, dp, key, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
-	floor := floorObjects{}
-	if err := loadFloorObjects(&floor, nil); err != nil {
+	floor := loader.FloorObjects{}
+	if err := loader.LoadFloorObjects(&floor, nil); err != nil {
 		b.Fatal(err)
 	}
 	defer floor.Close()
@@ -55,10 +58,10 @@ func BenchmarkDatapath(b *testing.B) {
 		pkt          []byte
 	}{
 		{"Floor", "", floor.OvnbpfFloor, icmpPacket(b, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64)},
-		{"L2Local", "vm1", h.d.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64)},
-		{"L2RemoteGeneve", "vm1", h.d.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm3MAC, "10.0.0.1", "10.0.0.3", 64)},
-		{"Routed", "vm1", h.d.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, r0sw0, "10.0.0.1", "10.0.1.4", 64)},
-		{"Flood8", "f0", h.d.Objs.OvnbpfVifIngress, arpRequest(b, mac("00:00:00:00:0f:00"), "10.9.0.1", "10.9.0.99")},
+		{"L2Local", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64)},
+		{"L2RemoteGeneve", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm3MAC, "10.0.0.1", "10.0.0.3", 64)},
+		{"Routed", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, r0sw0, "10.0.0.1", "10.0.1.4", 64)},
+		{"Flood8", "f0", h.D.Objs.OvnbpfVifIngress, arpRequest(b, mac("00:00:00:00:0f:00"), "10.9.0.1", "10.9.0.99")},
 	}
 	// the pipeline itself: every packet a new flow (UDP source ports cycle
 	// through more flows than the test's flow cache holds)
@@ -77,21 +80,21 @@ func BenchmarkDatapath(b *testing.B) {
 		{"RoutedPipeline", udpFlows(r0sw0, "10.0.1.4")},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			enterNetNS(b, h.ns)
+			looptest.EnterNetNS(b, h.NS)
 			bindLo("vm1")
-			prog := h.d.Objs.OvnbpfVifIngress
-			_, miss0, _, _ := h.st.CacheStats()
+			prog := h.D.Objs.OvnbpfVifIngress
+			_, miss0, _, _ := h.St.CacheStats()
 			var total int64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				ret, d, err := prog.Benchmark(c.pkts[i%len(c.pkts)], 1, nil)
-				if err != nil || ret != tcActRedirect {
-					b.Fatalf("verdict %d (%v), drops %v", ret, err, h.drops())
+				if err != nil || ret != looptest.ActRedirect {
+					b.Fatalf("verdict %d (%v), drops %v", ret, err, h.Drops())
 				}
 				total += d.Nanoseconds()
 			}
 			b.ReportMetric(float64(total)/float64(b.N), "ns/pkt")
-			_, miss1, _, _ := h.st.CacheStats()
+			_, miss1, _, _ := h.St.CacheStats()
 			b.ReportMetric(float64(miss1-miss0)/float64(b.N), "miss/pkt")
 		})
 	}
@@ -99,16 +102,16 @@ func BenchmarkDatapath(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			// sub-benchmarks run on their own goroutine: into the namespace
 			// (copies must go to its devices) and onto CPU 0 again
-			enterNetNS(b, h.ns)
+			looptest.EnterNetNS(b, h.NS)
 			if c.sender != "" {
 				bindLo(c.sender)
 			}
 			ret, _, err := c.prog.Benchmark(c.pkt, 1, nil)
-			if err != nil || ret != tcActRedirect {
-				b.Fatalf("verdict %d (%v), drops %v", ret, err, h.drops())
+			if err != nil || ret != looptest.ActRedirect {
+				b.Fatalf("verdict %d (%v), drops %v", ret, err, h.Drops())
 			}
 			if c.name == "Flood8" {
-				if n := len(outputs(h)); n != 8 {
+				if n := len(h.Outputs()); n != 8 {
 					b.Fatalf("%d copies, want 8", n)
 				}
 			}
@@ -146,7 +149,7 @@ func udpPacket(t testing.TB, src, dst net.HardwareAddr, sip, dip string, sport u
 }
 
 // vifName binds a logical port to a new device of the same name.
-func (h *harness) vifName(port string) string {
-	h.vif(port, port, 0)
+func vifName(h *looptest.Harness, port string) string {
+	h.Vif(port, port, 0)
 	return port
 }

@@ -1,4 +1,4 @@
-package loader
+package loader_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/ovnbpf/ovnbpf/loader/looptest"
 	"github.com/ovnbpf/ovnbpf/maps"
 )
 
@@ -30,9 +31,9 @@ var (
 // sw0 = 1, vm3 = 1, vm1 = 2.
 // standardTopology is built by northd once per test binary (tests only read
 // the compiled tables).
-func standardTopology(t testing.TB) *topology {
+func standardTopology(t testing.TB) *looptest.Topology {
 	t.Helper()
-	standardOnce.Do(func() { standardTopo = northd(t, standardCmds()...) })
+	standardOnce.Do(func() { standardTopo = looptest.Northd(t, standardCmds()...) })
 	if standardTopo == nil {
 		t.Fatal("the standard topology could not be built (see the first test that tried)")
 	}
@@ -41,7 +42,7 @@ func standardTopology(t testing.TB) *topology {
 
 var (
 	standardOnce sync.Once
-	standardTopo *topology
+	standardTopo *looptest.Topology
 )
 
 func standardCmds() [][]string {
@@ -78,70 +79,56 @@ func standardCmds() [][]string {
 
 // standard loads the datapath with the standard topology bound the way a
 // chassis holding vm1, vm1c, vm2 and vm4 would bind it.
-func standard(t testing.TB) *harness {
-	h := newHarness(t)
-	h.install(standardTopology(t))
+func standard(t testing.TB) *looptest.Harness {
+	h := looptest.New(t)
+	h.InstallTopology(standardTopology(t))
 	bindStandard(t, h)
 	return h
 }
 
-func bindStandard(t testing.TB, h *harness) {
-	h.underlay()
-	h.vif("vm1", "vm1", 0)
-	h.vif("vm2", "vm2", 0)
-	h.vif("vm1c", "vm1", 42)
-	h.vif("vm4", "vm4", 0)
-	h.remote("vm3", remoteEncap)
-	h.patch("sw0-r0", "r0-sw0")
-	h.patch("sw1-r0", "r0-sw1")
+func bindStandard(t testing.TB, h *looptest.Harness) {
+	h.Underlay()
+	h.Vif("vm1", "vm1", 0)
+	h.Vif("vm2", "vm2", 0)
+	h.Vif("vm1c", "vm1", 42)
+	h.Vif("vm4", "vm4", 0)
+	h.Remote("vm3", looptest.RemoteEncap)
+	h.Patch("sw0-r0", "r0-sw0")
+	h.Patch("sw1-r0", "r0-sw1")
 	for _, g := range []string{"_MC_flood", "_MC_flood_l2"} {
-		h.mcast("sw0", g, []string{"vm1", "vm2", "vm1c", "sw0-r0"}, []netip.Addr{remoteEncap})
-		h.mcast("sw1", g, []string{"vm4", "sw1-r0"}, nil)
+		h.Mcast("sw0", g, []string{"vm1", "vm2", "vm1c", "sw0-r0"}, []netip.Addr{looptest.RemoteEncap})
+		h.Mcast("sw1", g, []string{"vm4", "sw1-r0"}, nil)
 	}
 	mustPortSecurity(t, h, "vm1", "00:00:00:00:00:01", "10.0.0.1/32")
 }
 
-func mustPortSecurity(t testing.TB, h *harness, port, m, prefix string) {
-	dp, key := h.tp.port(t, port)
-	if err := h.st.SetPortSecurity(dp, key, []maps.PortSecurityEntry{{MAC: mac(m), Prefixes: []netip.Prefix{netip.MustParsePrefix(prefix)}}}); err != nil {
+func mustPortSecurity(t testing.TB, h *looptest.Harness, port, m, prefix string) {
+	dp, key := h.Topo.Port(t, port)
+	if err := h.St.SetPortSecurity(dp, key, []maps.PortSecurityEntry{{MAC: mac(m), Prefixes: []netip.Prefix{netip.MustParsePrefix(prefix)}}}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func expectRedirect(t *testing.T, h *harness, ret uint32) {
+func expectRedirect(t *testing.T, h *looptest.Harness, ret uint32) {
 	t.Helper()
-	if ret != tcActRedirect {
-		t.Fatalf("verdict %d, want redirect (%d); drops %v", ret, tcActRedirect, h.drops())
+	if ret != looptest.ActRedirect {
+		t.Fatalf("verdict %d, want redirect (%d); drops %v", ret, looptest.ActRedirect, h.Drops())
 	}
-}
-
-// outputs lists the copies the last packet produced.
-func outputs(h *harness) []maps.DatapathOvnbpfOut {
-	w := h.work()
-	var out []maps.DatapathOvnbpfOut
-	dev := w.N_out - w.N_tun
-	for i := uint32(0); i < dev; i++ {
-		out = append(out, w.Out[i])
-	}
-	for i := uint32(0); i < w.N_tun; i++ {
-		out = append(out, w.Out[len(w.Out)-1-int(i)])
-	}
-	return out
 }
 
 func TestPrivilegedL2Local(t *testing.T) {
 	h := standard(t)
 	pkt := icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64)
-	ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], pkt)
+	ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], pkt)
 	expectRedirect(t, h, ret)
 	if !bytes.Equal(out, pkt) {
 		t.Errorf("switched packet changed:\n got %x\nwant %x", out, pkt)
 	}
-	o := outputs(h)
-	if len(o) != 1 || o[0].Kind != 1 || o[0].Ifindex != h.devs["vm2"] || o[0].Vlan != 0 {
-		t.Fatalf("copies %+v, want one to vm2 (ifindex %d)", o, h.devs["vm2"])
+	o := h.Outputs()
+	if len(o) != 1 || o[0].Kind != 1 || o[0].Ifindex != h.Devs["vm2"] || o[0].Vlan != 0 {
+		t.Fatalf("copies %+v, want one to vm2 (ifindex %d)", o, h.Devs["vm2"])
 	}
-	if d := h.drops(); len(d) != 0 {
+	if d := h.Drops(); len(d) != 0 {
 		t.Errorf("drops counted: %v", d)
 	}
 }
@@ -162,17 +149,17 @@ func checksum16(b []byte) uint16 {
 
 // checkGeneve verifies a Geneve packet as OVS builds it, field by field, and
 // returns the inner frame.
-func checkGeneve(t *testing.T, h *harness, b []byte, vni uint32, inport, outport uint32) []byte {
+func checkGeneve(t *testing.T, h *looptest.Harness, b []byte, vni uint32, inport, outport uint32) []byte {
 	t.Helper()
-	ul, err := net.InterfaceByIndex(int(h.devs["ul0"]))
+	ul, err := net.InterfaceByIndex(int(h.Devs["ul0"]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(b) < 14+20+8+16+14 {
 		t.Fatalf("tunnel packet of %d bytes", len(b))
 	}
-	if !bytes.Equal(b[0:6], remoteMAC) || !bytes.Equal(b[6:12], ul.HardwareAddr) || binary.BigEndian.Uint16(b[12:]) != 0x0800 {
-		t.Errorf("outer Ethernet %x, want dst %s src %s type 0800", b[:14], remoteMAC, ul.HardwareAddr)
+	if !bytes.Equal(b[0:6], looptest.RemoteMAC) || !bytes.Equal(b[6:12], ul.HardwareAddr) || binary.BigEndian.Uint16(b[12:]) != 0x0800 {
+		t.Errorf("outer Ethernet %x, want dst %s src %s type 0800", b[:14], looptest.RemoteMAC, ul.HardwareAddr)
 	}
 	ip := b[14:34]
 	if ip[0] != 0x45 || binary.BigEndian.Uint16(ip[2:]) != uint16(len(b)-14) || ip[6] != 0x40 || ip[8] != 64 || ip[9] != 17 {
@@ -181,7 +168,7 @@ func checkGeneve(t *testing.T, h *harness, b []byte, vni uint32, inport, outport
 	if checksum16(ip) != 0xffff {
 		t.Errorf("outer IPv4 checksum wrong: %x", ip)
 	}
-	if !bytes.Equal(ip[12:16], localEncap.AsSlice()) || !bytes.Equal(ip[16:20], remoteEncap.AsSlice()) {
+	if !bytes.Equal(ip[12:16], looptest.LocalEncap.AsSlice()) || !bytes.Equal(ip[16:20], looptest.RemoteEncap.AsSlice()) {
 		t.Errorf("outer addresses %v -> %v", net.IP(ip[12:16]), net.IP(ip[16:20]))
 	}
 	udp := b[34:42]
@@ -208,8 +195,8 @@ func checkGeneve(t *testing.T, h *harness, b []byte, vni uint32, inport, outport
 
 func TestPrivilegedL2RemoteGeneve(t *testing.T) {
 	h := standard(t)
-	_, vm1 := h.tp.port(t, "vm1")
-	_, vm3 := h.tp.port(t, "vm3")
+	_, vm1 := h.Topo.Port(t, "vm1")
+	_, vm3 := h.Topo.Port(t, "vm3")
 	udp := func() []byte {
 		eth := &layers.Ethernet{SrcMAC: vm1MAC, DstMAC: vm3MAC, EthernetType: layers.EthernetTypeIPv4}
 		ip := ip4Header(layers.IPProtocolUDP)
@@ -237,14 +224,14 @@ func TestPrivilegedL2RemoteGeneve(t *testing.T) {
 		{"udp", udp()},
 		{"arp", arpReply}, // no inner checksum: the whole datagram is summed
 	} {
-		ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], tc.pkt)
+		ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], tc.pkt)
 		expectRedirect(t, h, ret)
-		inner := checkGeneve(t, h, out, h.tp.dp["sw0"], vm1, vm3)
+		inner := checkGeneve(t, h, out, h.Topo.DP["sw0"], vm1, vm3)
 		if !bytes.Equal(inner, tc.pkt) {
 			t.Errorf("%s: inner frame\n got %x\nwant %x", tc.name, inner, tc.pkt)
 		}
-		if o := outputs(h); len(o) != 1 || o[0].Kind != 2 || o[0].ChassisIp != maps.BE32(remoteEncap) {
-			t.Errorf("%s: copies %+v, want one tunnel copy to %s", tc.name, o, remoteEncap)
+		if o := h.Outputs(); len(o) != 1 || o[0].Kind != 2 || o[0].ChassisIp != maps.BE32(looptest.RemoteEncap) {
+			t.Errorf("%s: copies %+v, want one tunnel copy to %s", tc.name, o, looptest.RemoteEncap)
 		}
 	}
 }
@@ -274,18 +261,18 @@ func fixIPv4(t *testing.T, frame []byte) []byte {
 
 func TestPrivilegedFlood(t *testing.T) {
 	h := standard(t)
-	before := map[string]int{"vm1": h.txPackets("vm1"), "vm2": h.txPackets("vm2")}
+	before := map[string]int{"vm1": h.TxPackets("vm1"), "vm2": h.TxPackets("vm2")}
 	pkt := arpRequest(t, vm1MAC, "10.0.0.1", "10.0.0.99")
-	ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], pkt)
+	ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], pkt)
 	expectRedirect(t, h, ret)
 	got := map[string]bool{}
-	for _, o := range outputs(h) {
+	for _, o := range h.Outputs() {
 		switch {
-		case o.Kind == 1 && o.Ifindex == h.devs["vm2"] && o.Vlan == 0:
+		case o.Kind == 1 && o.Ifindex == h.Devs["vm2"] && o.Vlan == 0:
 			got["vm2"] = true
-		case o.Kind == 1 && o.Ifindex == h.devs["vm1"] && o.Vlan == 42:
+		case o.Kind == 1 && o.Ifindex == h.Devs["vm1"] && o.Vlan == 42:
 			got["vm1c"] = true
-		case o.Kind == 2 && o.ChassisIp == maps.BE32(remoteEncap):
+		case o.Kind == 2 && o.ChassisIp == maps.BE32(looptest.RemoteEncap):
 			got["tunnel"] = true
 		default:
 			t.Errorf("unexpected copy %+v", o)
@@ -293,22 +280,22 @@ func TestPrivilegedFlood(t *testing.T) {
 	}
 	for _, want := range []string{"vm2", "vm1c", "tunnel"} {
 		if !got[want] {
-			t.Errorf("no copy to %s (copies %+v)", want, outputs(h))
+			t.Errorf("no copy to %s (copies %+v)", want, h.Outputs())
 		}
 	}
-	if len(outputs(h)) != 3 {
-		t.Errorf("%d copies, want 3: the sender's own copy is dropped by the loopback check, the router does not forward ARP for 10.0.0.99", len(outputs(h)))
+	if len(h.Outputs()) != 3 {
+		t.Errorf("%d copies, want 3: the sender's own copy is dropped by the loopback check, the router does not forward ARP for 10.0.0.99", len(h.Outputs()))
 	}
 	// device copies were really sent; the tunnel copy is the verdict's packet
 	for dev, n := range before {
-		if after := h.txPackets(dev); after != n+1 {
+		if after := h.TxPackets(dev); after != n+1 {
 			t.Errorf("%s sent %d packets, want 1", dev, after-n)
 		}
 	}
-	dp := h.tp.dp["sw0"]
-	flood, _ := h.tp.snap.MulticastGroup(dp, "_MC_flood")
-	flood2, _ := h.tp.snap.MulticastGroup(dp, "_MC_flood_l2")
-	_, vm1 := h.tp.port(t, "vm1")
+	dp := h.Topo.DP["sw0"]
+	flood, _ := h.Topo.Snap.MulticastGroup(dp, "_MC_flood")
+	flood2, _ := h.Topo.Snap.MulticastGroup(dp, "_MC_flood_l2")
+	_, vm1 := h.Topo.Port(t, "vm1")
 	inner := out[58:]
 	if !bytes.Equal(inner, pkt) {
 		t.Errorf("tunnelled flood copy changed: %x", inner)
@@ -328,28 +315,28 @@ func TestPrivilegedPortSecurityDropsSpoofedSource(t *testing.T) {
 		{"spoofed MAC", icmpPacket(t, mac("00:00:00:00:00:99"), vm2MAC, "10.0.0.1", "10.0.0.2", 64)},
 		{"spoofed IPv4", icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.77", "10.0.0.2", 64)},
 	} {
-		before := h.drops()["port_sec"]
-		ret, _ := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], tc.pkt)
-		if ret != tcActShot {
+		before := h.Drops()["port_sec"]
+		ret, _ := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], tc.pkt)
+		if ret != looptest.ActShot {
 			t.Errorf("%s: verdict %d, want drop", tc.name, ret)
 		}
-		if got := h.drops()["port_sec"]; got != before+1 {
-			t.Errorf("%s: counted %d times as a port security drop (drops %v)", tc.name, got-before, h.drops())
+		if got := h.Drops()["port_sec"]; got != before+1 {
+			t.Errorf("%s: counted %d times as a port security drop (drops %v)", tc.name, got-before, h.Drops())
 		}
-		if n := len(outputs(h)); n != 0 {
+		if n := len(h.Outputs()); n != 0 {
 			t.Errorf("%s: %d copies", tc.name, n)
 		}
 	}
 	// the real source passes
-	ret, _ := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64))
+	ret, _ := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64))
 	expectRedirect(t, h, ret)
 }
 
 func TestPrivilegedARPResponder(t *testing.T) {
 	h := standard(t)
-	ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], arpRequest(t, vm1MAC, "10.0.0.1", "10.0.0.2"))
+	ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], arpRequest(t, vm1MAC, "10.0.0.1", "10.0.0.2"))
 	expectRedirect(t, h, ret)
-	if o := outputs(h); len(o) != 1 || o[0].Ifindex != h.devs["vm1"] || o[0].Vlan != 0 {
+	if o := h.Outputs(); len(o) != 1 || o[0].Ifindex != h.Devs["vm1"] || o[0].Vlan != 0 {
 		t.Fatalf("copies %+v, want the reply back to vm1", o)
 	}
 	p := gopacket.NewPacket(out, layers.LayerTypeEthernet, gopacket.Default)
@@ -373,10 +360,10 @@ func TestPrivilegedARPResponder(t *testing.T) {
 func TestPrivilegedRouted(t *testing.T) {
 	h := standard(t)
 	pkt := icmpPacket(t, vm1MAC, r0sw0, "10.0.0.1", "10.0.1.4", 64)
-	ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], pkt)
+	ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], pkt)
 	expectRedirect(t, h, ret)
-	if o := outputs(h); len(o) != 1 || o[0].Ifindex != h.devs["vm4"] {
-		t.Fatalf("copies %+v, want one to vm4 (ifindex %d)", o, h.devs["vm4"])
+	if o := h.Outputs(); len(o) != 1 || o[0].Ifindex != h.Devs["vm4"] {
+		t.Fatalf("copies %+v, want one to vm4 (ifindex %d)", o, h.Devs["vm4"])
 	}
 	if !bytes.Equal(out[0:6], vm4MAC) || !bytes.Equal(out[6:12], r0sw1) {
 		t.Errorf("routed Ethernet %s -> %s, want %s -> %s", net.HardwareAddr(out[6:12]), net.HardwareAddr(out[0:6]), r0sw1, vm4MAC)
@@ -394,9 +381,9 @@ func TestPrivilegedRouted(t *testing.T) {
 	// A packet whose TTL runs out meets northd's "ip.ttl == {0, 1} ->
 	// icmp4 { time exceeded }" flow: a controller action, dropped and
 	// counted as unsupported until packet-in exists.
-	before := h.drops()["unsupported"]
-	ret, _ = h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], icmpPacket(t, vm1MAC, r0sw0, "10.0.0.1", "10.0.1.4", 1))
-	if ret != tcActShot || h.drops()["unsupported"] != before+1 {
-		t.Errorf("TTL 1 through the router: verdict %d, drops %v (copies %+v)", ret, h.drops(), outputs(h))
+	before := h.Drops()["unsupported"]
+	ret, _ = h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], icmpPacket(t, vm1MAC, r0sw0, "10.0.0.1", "10.0.1.4", 1))
+	if ret != looptest.ActShot || h.Drops()["unsupported"] != before+1 {
+		t.Errorf("TTL 1 through the router: verdict %d, drops %v (copies %+v)", ret, h.Drops(), h.Outputs())
 	}
 }

@@ -1,4 +1,4 @@
-package loader
+package loader_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/ovnbpf/ovnbpf/loader/looptest"
 )
 
 // realOVSCapture is where a Geneve frame captured from a real OVS chassis
@@ -27,12 +29,12 @@ func ovsGeneveFrame(t *testing.T, dstMAC net.HardwareAddr, inner []byte) []byte 
 	udpLen := 8 + len(g) + len(inner)
 	b := make([]byte, 0, 14+20+udpLen)
 	b = append(b, dstMAC...)
-	b = append(b, remoteMAC...)
+	b = append(b, looptest.RemoteMAC...)
 	b = append(b, 0x08, 0x00)
 	ip := []byte{0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 17, 0, 0}
 	binary.BigEndian.PutUint16(ip[2:], uint16(20+udpLen))
-	ip = append(ip, remoteEncap.AsSlice()...)
-	ip = append(ip, localEncap.AsSlice()...)
+	ip = append(ip, looptest.RemoteEncap.AsSlice()...)
+	ip = append(ip, looptest.LocalEncap.AsSlice()...)
 	binary.BigEndian.PutUint16(ip[10:], ^checksum16(ip))
 	b = append(b, ip...)
 	udp := []byte{0xd4, 0x31, 0x17, 0xc1, 0, 0, 0, 0}
@@ -80,7 +82,7 @@ func readCapture(t *testing.T, path string) []byte {
 
 func TestPrivilegedGeneveFromOVSDelivered(t *testing.T) {
 	h := standard(t)
-	ul, err := net.InterfaceByIndex(int(h.devs["ul0"]))
+	ul, err := net.InterfaceByIndex(int(h.Devs["ul0"]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +98,8 @@ func TestPrivilegedGeneveFromOVSDelivered(t *testing.T) {
 		// chassis (MACs, outer IPs, their checksums); the Geneve header and
 		// the inner frame stay as OVS sent them.
 		copy(frame[0:6], ul.HardwareAddr)
-		copy(frame[6:12], remoteMAC)
-		readdress(frame, remoteEncap.AsSlice(), localEncap.AsSlice())
+		copy(frame[6:12], looptest.RemoteMAC)
+		readdress(frame, looptest.RemoteEncap.AsSlice(), looptest.LocalEncap.AsSlice())
 		t.Logf("using the real OVS capture %s", realOVSCapture)
 	} else {
 		inner = icmpPacket(t, vm3MAC, vm1MAC, "10.0.0.3", "10.0.0.1", 64)
@@ -105,18 +107,18 @@ func TestPrivilegedGeneveFromOVSDelivered(t *testing.T) {
 		t.Logf("no real OVS capture yet (%s): using a frame built per REFERENCE.md", realOVSCapture)
 	}
 	// the keys the frame carries must be the standard topology's
-	if _, vm1 := h.tp.port(t, "vm1"); vm1 != 2 || h.tp.dp["sw0"] != 1 {
-		t.Fatalf("topology keys changed: sw0 %d vm1 %d", h.tp.dp["sw0"], vm1)
+	if _, vm1 := h.Topo.Port(t, "vm1"); vm1 != 2 || h.Topo.DP["sw0"] != 1 {
+		t.Fatalf("topology keys changed: sw0 %d vm1 %d", h.Topo.DP["sw0"], vm1)
 	}
-	ret, out := h.run(h.d.Objs.OvnbpfUnderlayIngress, h.devs["ul0"], frame)
+	ret, out := h.Exec(h.D.Objs.OvnbpfUnderlayIngress, h.Devs["ul0"], frame)
 	expectRedirect(t, h, ret)
 	if !bytes.Equal(out, inner) {
 		t.Errorf("delivered frame\n got %x\nwant %x", out, inner)
 	}
-	if o := outputs(h); len(o) != 1 || o[0].Kind != 1 || o[0].Ifindex != h.devs["vm1"] {
-		t.Errorf("copies %+v, want one to vm1 (ifindex %d)", o, h.devs["vm1"])
+	if o := h.Outputs(); len(o) != 1 || o[0].Kind != 1 || o[0].Ifindex != h.Devs["vm1"] {
+		t.Errorf("copies %+v, want one to vm1 (ifindex %d)", o, h.Devs["vm1"])
 	}
-	w := h.work()
+	w := h.Work()
 	if w.Cur.FromTunnel != 1 {
 		t.Errorf("packet not marked as from a tunnel")
 	}
@@ -124,16 +126,16 @@ func TestPrivilegedGeneveFromOVSDelivered(t *testing.T) {
 	// Not ours: the host keeps it (another UDP port, another address).
 	other := append([]byte{}, frame...)
 	binary.BigEndian.PutUint16(other[36:], 4789)
-	if ret, _ := h.run(h.d.Objs.OvnbpfUnderlayIngress, h.devs["ul0"], other); ret != tcActOK {
+	if ret, _ := h.Exec(h.D.Objs.OvnbpfUnderlayIngress, h.Devs["ul0"], other); ret != looptest.ActOK {
 		t.Errorf("non-Geneve UDP: verdict %d, want pass to the host", ret)
 	}
 
 	// An unknown critical option is refused.
 	crit := append([]byte{}, frame...)
 	crit[14+20+8+8+1] = 0x77 // option class 0x0177
-	before := h.drops()["geneve_option"]
-	if ret, _ := h.run(h.d.Objs.OvnbpfUnderlayIngress, h.devs["ul0"], crit); ret != tcActShot || h.drops()["geneve_option"] != before+1 {
-		t.Errorf("unknown critical option: verdict %d drops %v", ret, h.drops())
+	before := h.Drops()["geneve_option"]
+	if ret, _ := h.Exec(h.D.Objs.OvnbpfUnderlayIngress, h.Devs["ul0"], crit); ret != looptest.ActShot || h.Drops()["geneve_option"] != before+1 {
+		t.Errorf("unknown critical option: verdict %d drops %v", ret, h.Drops())
 	}
 }
 
@@ -142,28 +144,28 @@ func TestPrivilegedNestedContainer(t *testing.T) {
 	// from the container: tagged 42 on its parent's device, tag stripped
 	plain := icmpPacket(t, vm1cMAC, vm2MAC, "10.0.0.11", "10.0.0.2", 64)
 	tagged := vlanTag(plain, 42)
-	ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], tagged)
+	ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], tagged)
 	expectRedirect(t, h, ret)
 	if !bytes.Equal(out, plain) {
 		t.Errorf("container's packet at vm2\n got %x\nwant %x (tag stripped)", out, plain)
 	}
-	if o := outputs(h); len(o) != 1 || o[0].Ifindex != h.devs["vm2"] {
+	if o := h.Outputs(); len(o) != 1 || o[0].Ifindex != h.Devs["vm2"] {
 		t.Errorf("copies %+v, want one to vm2", o)
 	}
-	_, vm1c := h.tp.port(t, "vm1c")
-	if w := h.work(); binary.BigEndian.Uint32(be(w.Cur.Key.Inport)) != vm1c {
+	_, vm1c := h.Topo.Port(t, "vm1c")
+	if w := h.Work(); binary.BigEndian.Uint32(be(w.Cur.Key.Inport)) != vm1c {
 		t.Errorf("inport %d, want vm1c (%d)", binary.BigEndian.Uint32(be(w.Cur.Key.Inport)), vm1c)
 	}
 	// to the container: delivered on the parent with its tag pushed
-	ret, _ = h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm2"], icmpPacket(t, vm2MAC, vm1cMAC, "10.0.0.2", "10.0.0.11", 64))
+	ret, _ = h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm2"], icmpPacket(t, vm2MAC, vm1cMAC, "10.0.0.2", "10.0.0.11", 64))
 	expectRedirect(t, h, ret)
-	if o := outputs(h); len(o) != 1 || o[0].Ifindex != h.devs["vm1"] || o[0].Vlan != 42 {
+	if o := h.Outputs(); len(o) != 1 || o[0].Ifindex != h.Devs["vm1"] || o[0].Vlan != 42 {
 		t.Errorf("copies %+v, want one to vm1 with VLAN 42", o)
 	}
 	// a tag no container uses is the parent's own traffic: port security
 	// (vlan.present is dropped by northd's port security stage) stops it
-	ret, _ = h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], vlanTag(icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64), 7))
-	if ret != tcActShot {
+	ret, _ = h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], vlanTag(icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64), 7))
+	if ret != looptest.ActShot {
 		t.Errorf("unknown tag 7 on vm1: verdict %d, want drop", ret)
 	}
 }
@@ -188,32 +190,32 @@ func vlanTag(frame []byte, vid uint16) []byte {
 // to an ovs one as soon as any other flow interleaved.
 func TestPrivilegedGeneveChecksumOnCacheHit(t *testing.T) {
 	h := standard(t)
-	_, vm1 := h.tp.port(t, "vm1")
-	_, vm3 := h.tp.port(t, "vm3")
+	_, vm1 := h.Topo.Port(t, "vm1")
+	_, vm3 := h.Topo.Port(t, "vm3")
 	tcp := tcpPacket(t, "10.0.0.1", 5201)
 	copy(tcp[0:6], vm3MAC)
 	tcp[33] = 3 // to 10.0.0.3, remote
 	tcp = fixIPv4(t, tcp)
 	hits := func() uint64 {
-		n, _, _, err := h.st.CacheStats()
+		n, _, _, err := h.St.CacheStats()
 		if err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], tcp)
+	ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], tcp)
 	expectRedirect(t, h, ret)
-	checkGeneve(t, h, out, h.tp.dp["sw0"], vm1, vm3)
+	checkGeneve(t, h, out, h.Topo.DP["sw0"], vm1, vm3)
 	// another flow (other addresses, protocol, length) through the pipeline
-	ret, _ = h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64))
+	ret, _ = h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64))
 	expectRedirect(t, h, ret)
 	before := hits()
-	ret, out = h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], tcp)
+	ret, out = h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], tcp)
 	expectRedirect(t, h, ret)
 	if hits() != before+1 {
 		t.Fatalf("the repeated TCP packet was not a flow cache hit")
 	}
-	if inner := checkGeneve(t, h, out, h.tp.dp["sw0"], vm1, vm3); !bytes.Equal(inner, tcp) {
+	if inner := checkGeneve(t, h, out, h.Topo.DP["sw0"], vm1, vm3); !bytes.Equal(inner, tcp) {
 		t.Errorf("inner frame changed on the cache hit")
 	}
 }

@@ -1,4 +1,4 @@
-package loader
+package loader_test
 
 import (
 	"testing"
@@ -6,6 +6,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/ovnbpf/ovnbpf/loader/looptest"
 	"github.com/ovnbpf/ovnbpf/maps"
 	"github.com/ovnbpf/ovnbpf/pipeline"
 )
@@ -30,14 +31,14 @@ func setOutport(p uint32) pipeline.Op {
 
 // irHarness: ports 1 (in) and 2, 3 (out) on datapath irDP; egress table 0
 // just outputs.
-func irHarness(t *testing.T) *harness {
-	h := newHarness(t)
+func irHarness(t *testing.T) *looptest.Harness {
+	h := looptest.New(t)
 	for i, n := range []string{"p1", "p2", "p3"} {
-		idx := h.dev(n)
-		if err := h.st.SetPort(maps.Port{Datapath: irDP, Key: uint32(i + 1), Type: maps.PortVIF, Ifindex: idx}); err != nil {
+		idx := h.Dev(n)
+		if err := h.St.SetPort(maps.Port{Datapath: irDP, Key: uint32(i + 1), Type: maps.PortVIF, Ifindex: idx}); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.st.BindVIF(idx, 0, irDP, uint32(i+1), 0); err != nil {
+		if err := h.St.BindVIF(idx, 0, irDP, uint32(i+1), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,7 +92,7 @@ func TestPrivilegedConjunction(t *testing.T) {
 		// anything else -> port 3
 		{Lflow: "default", Datapath: irDP, Priority: 0, Match: []pipeline.FieldMatch{dp}, Actions: []pipeline.Op{setOutport(3), pipeline.Output{}}},
 	}
-	rep, err := h.inst.Apply(map[maps.TableID][]pipeline.Rule{
+	rep, err := h.Inst.Apply(map[maps.TableID][]pipeline.Rule{
 		in:  rules,
 		out: {{Lflow: "egress", Datapath: irDP, Pipeline: pipeline.Egress, Match: []pipeline.FieldMatch{dp}, Actions: []pipeline.Op{pipeline.Output{}}}},
 	})
@@ -103,14 +104,14 @@ func TestPrivilegedConjunction(t *testing.T) {
 		port uint16
 		want string
 	}{{"10.0.0.1", 80, "p2"}, {"10.0.0.5", 443, "p2"}, {"10.0.0.1", 22, "p3"}, {"10.0.0.9", 80, "p3"}} {
-		ret, _ := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["p1"], tcpPacket(t, tc.src, tc.port))
+		ret, _ := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["p1"], tcpPacket(t, tc.src, tc.port))
 		expectRedirect(t, h, ret)
-		if o := outputs(h); len(o) != 1 || o[0].Ifindex != h.devs[tc.want] {
+		if o := h.Outputs(); len(o) != 1 || o[0].Ifindex != h.Devs[tc.want] {
 			t.Errorf("%s:%d went to %+v, want %s", tc.src, tc.port, o, tc.want)
 		}
 	}
 	// the per-lflow counters name what ran
-	hits, _, err := h.st.LflowStats(h.inst.LflowIndex("conj-action"))
+	hits, _, err := h.St.LflowStats(h.Inst.LflowIndex("conj-action"))
 	if err != nil || hits != 2 {
 		t.Errorf("conj-action hits %d (%v), want 2", hits, err)
 	}
@@ -122,7 +123,7 @@ func TestPrivilegedInstallerGenerations(t *testing.T) {
 	in := maps.TableID{Datapath: irDP, Pipeline: pipeline.Ingress, Table: 0}
 	egress := map[maps.TableID][]pipeline.Rule{{Datapath: irDP, Pipeline: pipeline.Egress}: {
 		{Lflow: "egress", Datapath: irDP, Pipeline: pipeline.Egress, Match: []pipeline.FieldMatch{dp}, Actions: []pipeline.Op{pipeline.Output{}}}}}
-	if _, err := h.inst.Apply(egress); err != nil {
+	if _, err := h.Inst.Apply(egress); err != nil {
 		t.Fatal(err)
 	}
 	byMAC := func(m []byte, port uint32, lflow string) pipeline.Rule {
@@ -131,7 +132,7 @@ func TestPrivilegedInstallerGenerations(t *testing.T) {
 	}
 	apply := func(rules ...pipeline.Rule) *maps.ApplyReport {
 		t.Helper()
-		rep, err := h.inst.Apply(map[maps.TableID][]pipeline.Rule{in: rules})
+		rep, err := h.Inst.Apply(map[maps.TableID][]pipeline.Rule{in: rules})
 		if err != nil || len(rep.Errors) > 0 {
 			t.Fatalf("apply: %v %v", err, rep.Errors)
 		}
@@ -139,12 +140,12 @@ func TestPrivilegedInstallerGenerations(t *testing.T) {
 	}
 	to := func(m []byte) string {
 		t.Helper()
-		ret, _ := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["p1"], icmpPacket(t, vm1MAC, m, "10.0.0.1", "10.0.0.2", 64))
-		if ret != tcActRedirect {
+		ret, _ := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["p1"], icmpPacket(t, vm1MAC, m, "10.0.0.1", "10.0.0.2", 64))
+		if ret != looptest.ActRedirect {
 			return "dropped"
 		}
-		for n, idx := range h.devs {
-			if o := outputs(h); len(o) == 1 && o[0].Ifindex == idx {
+		for n, idx := range h.Devs {
+			if o := h.Outputs(); len(o) == 1 && o[0].Ifindex == idx {
 				return n
 			}
 		}
@@ -192,29 +193,29 @@ func TestPrivilegedInstallerReconcile(t *testing.T) {
 	}
 	egress := []pipeline.Rule{{Lflow: "egress", Datapath: irDP, Pipeline: pipeline.Egress, Match: []pipeline.FieldMatch{dp}, Actions: []pipeline.Op{pipeline.Output{}}}}
 	tables := map[maps.TableID][]pipeline.Rule{in: {byMAC(vm2MAC, 2, "a"), byMAC(vm3MAC, 3, "b")}, eg: egress}
-	if _, err := h.inst.Apply(tables); err != nil {
+	if _, err := h.Inst.Apply(tables); err != nil {
 		t.Fatal(err)
 	}
 	to := func(m []byte) uint32 {
-		ret, _ := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["p1"], udpPacket(t, vm1MAC, m, "10.0.0.1", "10.0.0.2", 1234))
-		if ret != tcActRedirect {
+		ret, _ := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["p1"], udpPacket(t, vm1MAC, m, "10.0.0.1", "10.0.0.2", 1234))
+		if ret != looptest.ActRedirect {
 			return 0
 		}
-		return outputs(h)[0].Ifindex
+		return h.Outputs()[0].Ifindex
 	}
 	// the daemon restarts: a new installer on the same (pinned) maps
-	again, err := maps.NewInstaller(&h.d.Objs.DatapathMaps)
+	again, err := maps.NewInstaller(&h.D.Objs.DatapathMaps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.LflowIndex("a") != h.inst.LflowIndex("a") || again.LflowIndex("a") == 0 {
-		t.Errorf("lflow index of a: %d after restart, %d before", again.LflowIndex("a"), h.inst.LflowIndex("a"))
+	if again.LflowIndex("a") != h.Inst.LflowIndex("a") || again.LflowIndex("a") == 0 {
+		t.Errorf("lflow index of a: %d after restart, %d before", again.LflowIndex("a"), h.Inst.LflowIndex("a"))
 	}
 	rep, err := again.Apply(tables)
 	if err != nil || rep.Written != 0 {
 		t.Fatalf("re-applying the installed tables wrote %d entries (%v)", rep.Written, err)
 	}
-	if to(vm2MAC) != h.devs["p2"] || to(vm3MAC) != h.devs["p3"] {
+	if to(vm2MAC) != h.Devs["p2"] || to(vm3MAC) != h.Devs["p3"] {
 		t.Fatalf("forwarding changed across the restart")
 	}
 	// a change after the restart: new entries must not overwrite live ones
@@ -225,22 +226,22 @@ func TestPrivilegedInstallerReconcile(t *testing.T) {
 	if err != nil || rep.Written != 2 || len(rep.Errors) > 0 {
 		t.Fatalf("apply after restart: %+v %v", rep, err)
 	}
-	if to(vm2MAC) != h.devs["p2"] || to(vm3MAC) != h.devs["p3"] || to(vm4MAC) != h.devs["p2"] {
+	if to(vm2MAC) != h.Devs["p2"] || to(vm3MAC) != h.Devs["p3"] || to(vm4MAC) != h.Devs["p2"] {
 		t.Errorf("after the change: vm2 -> %d vm3 -> %d vm4 -> %d", to(vm2MAC), to(vm3MAC), to(vm4MAC))
 	}
 }
 
 // countEntries counts the classifier entries of both rules maps.
-func countEntries(t *testing.T, h *harness) int {
+func countEntries(t *testing.T, h *looptest.Harness) int {
 	n := 0
 	var nk maps.DatapathOvnbpfRuleKey
 	var wk maps.DatapathOvnbpfRuleKeyW
 	var v maps.DatapathOvnbpfRule
-	it := h.d.Objs.OvnbpfRules.Iterate()
+	it := h.D.Objs.OvnbpfRules.Iterate()
 	for it.Next(&nk, &v) {
 		n++
 	}
-	wit := h.d.Objs.OvnbpfRulesW.Iterate()
+	wit := h.D.Objs.OvnbpfRulesW.Iterate()
 	for wit.Next(&wk, &v) {
 		n++
 	}

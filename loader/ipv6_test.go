@@ -1,4 +1,4 @@
-package loader
+package loader_test
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/gopacket/layers"
+
+	"github.com/ovnbpf/ovnbpf/loader/looptest"
 )
 
 func icmp6Echo(t *testing.T, src, dst net.HardwareAddr, sip, dip string) []byte {
@@ -24,16 +26,16 @@ func icmp6Echo(t *testing.T, src, dst net.HardwareAddr, sip, dip string) []byte 
 func TestPrivilegedIPv6(t *testing.T) {
 	h := standard(t)
 	pkt := icmp6Echo(t, vm1MAC, vm2MAC, "fe80::200:ff:fe00:1", "fe80::200:ff:fe00:2")
-	ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], pkt)
+	ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], pkt)
 	expectRedirect(t, h, ret)
-	if o := outputs(h); len(o) != 1 || o[0].Ifindex != h.devs["vm2"] {
+	if o := h.Outputs(); len(o) != 1 || o[0].Ifindex != h.Devs["vm2"] {
 		t.Errorf("copies %+v, want one to vm2", o)
 	}
 	if !bytes.Equal(out, pkt) {
 		t.Errorf("switched IPv6 frame changed")
 	}
-	ret, _ = h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], icmp6Echo(t, vm1MAC, vm2MAC, "fe80::99", "fe80::200:ff:fe00:2"))
-	if ret != tcActShot {
+	ret, _ = h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], icmp6Echo(t, vm1MAC, vm2MAC, "fe80::99", "fe80::200:ff:fe00:2"))
+	if ret != looptest.ActShot {
 		t.Errorf("foreign IPv6 source from vm1: verdict %d, want drop", ret)
 	}
 	// neighbour solicitation for fe80::200:ff:fe00:2 from vm1
@@ -46,22 +48,22 @@ func TestPrivilegedIPv6(t *testing.T) {
 	}
 	ns := &layers.ICMPv6NeighborSolicitation{TargetAddress: net.ParseIP("fe80::200:ff:fe00:2"),
 		Options: layers.ICMPv6Options{{Type: layers.ICMPv6OptSourceAddress, Data: vm1MAC}}}
-	ret, _ = h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], serialize(t, eth, ip, icmp, ns))
+	ret, _ = h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], serialize(t, eth, ip, icmp, ns))
 	expectRedirect(t, h, ret)
-	w := h.work()
+	w := h.Work()
 	if got := net.IP(w.Cur.Key.NdTarget[:]); !got.Equal(net.ParseIP("fe80::200:ff:fe00:2")) || !bytes.Equal(w.Cur.Key.NdSll[:], vm1MAC) {
 		t.Errorf("parsed nd.target %v nd.sll %x", got, w.Cur.Key.NdSll)
 	}
 	tunnels, vm2 := 0, false
-	for _, o := range outputs(h) {
+	for _, o := range h.Outputs() {
 		if o.Kind == 2 {
 			tunnels++
 		}
-		if o.Kind == 1 && o.Ifindex == h.devs["vm2"] {
+		if o.Kind == 1 && o.Ifindex == h.Devs["vm2"] {
 			vm2 = true
 		}
 	}
 	if !vm2 || tunnels != 1 {
-		t.Errorf("solicitation copies %+v: want vm2 and one tunnel copy", outputs(h))
+		t.Errorf("solicitation copies %+v: want vm2 and one tunnel copy", h.Outputs())
 	}
 }

@@ -1,4 +1,4 @@
-package loader
+package loader_test
 
 import (
 	"fmt"
@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/ovnbpf/ovnbpf/internal/testutil"
+	"github.com/ovnbpf/ovnbpf/loader"
 )
 
 func testPinDir(t testing.TB) string {
 	t.Helper()
-	dir := PinDir(fmt.Sprintf("test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
+	dir := loader.PinDir(fmt.Sprintf("test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
 	t.Cleanup(func() {
-		if err := Unpin(dir); err != nil {
+		if err := loader.Unpin(dir); err != nil {
 			t.Error(err)
 		}
 	})
@@ -22,7 +23,7 @@ func testPinDir(t testing.TB) string {
 
 func TestPrivilegedLoad(t *testing.T) {
 	testutil.Privileged(t)
-	d, err := Load(testPinDir(t), &Options{LogVerifier: true})
+	d, err := loader.Load(testPinDir(t), &loader.Options{LogVerifier: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestPrivilegedLoad(t *testing.T) {
 // logged (docs/datapath.md quotes them: go test ./loader -run TestPrivilegedVerifierStats -v).
 func TestPrivilegedVerifierStats(t *testing.T) {
 	testutil.Privileged(t)
-	st, err := VerifierStats()
+	st, err := loader.VerifierStats()
 	if err != nil {
 		t.Fatal(err)
 	}

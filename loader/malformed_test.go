@@ -1,4 +1,4 @@
-package loader
+package loader_test
 
 import (
 	"encoding/binary"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/ovnbpf/ovnbpf/loader/looptest"
 )
 
 func ip4Header(proto layers.IPProtocol) *layers.IPv4 {
@@ -69,17 +71,17 @@ func TestPrivilegedMalformedDroppedAndCounted(t *testing.T) {
 		{"nd", "parse_nd", ndShort},
 	}
 	for _, tc := range cases {
-		before := h.drops()[tc.reason]
-		ret, _ := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["vm1"], tc.pkt)
-		if ret != tcActShot {
+		before := h.Drops()[tc.reason]
+		ret, _ := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], tc.pkt)
+		if ret != looptest.ActShot {
 			t.Errorf("%s: verdict %d, want drop", tc.name, ret)
 		}
-		if got := h.drops()[tc.reason]; got != before+1 {
-			t.Errorf("%s: %s counted %d times (drops %v)", tc.name, tc.reason, got-before, h.drops())
+		if got := h.Drops()[tc.reason]; got != before+1 {
+			t.Errorf("%s: %s counted %d times (drops %v)", tc.name, tc.reason, got-before, h.Drops())
 		}
 	}
 	// Geneve header cut short, on the underlay
-	ul, err := net.InterfaceByIndex(int(h.devs["ul0"]))
+	ul, err := net.InterfaceByIndex(int(h.Devs["ul0"]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +89,9 @@ func TestPrivilegedMalformedDroppedAndCounted(t *testing.T) {
 	binary.BigEndian.PutUint16(frame[16:], 20+8+4)
 	binary.BigEndian.PutUint16(frame[24:], 0)
 	binary.BigEndian.PutUint16(frame[24:], ^checksum16(frame[14:34]))
-	before := h.drops()["parse_geneve"]
-	if ret, _ := h.run(h.d.Objs.OvnbpfUnderlayIngress, h.devs["ul0"], frame); ret != tcActShot || h.drops()["parse_geneve"] != before+1 {
-		t.Errorf("truncated Geneve: verdict %d drops %v", ret, h.drops())
+	before := h.Drops()["parse_geneve"]
+	if ret, _ := h.Exec(h.D.Objs.OvnbpfUnderlayIngress, h.Devs["ul0"], frame); ret != looptest.ActShot || h.Drops()["parse_geneve"] != before+1 {
+		t.Errorf("truncated Geneve: verdict %d drops %v", ret, h.Drops())
 	}
 	// BPF_PROG_TEST_RUN refuses frames shorter than Ethernet and IP headers
 	// cut inside their fixed part, so parse_eth and those branches are not
@@ -98,10 +100,10 @@ func TestPrivilegedMalformedDroppedAndCounted(t *testing.T) {
 
 func TestPrivilegedUnboundDeviceForwardsNothing(t *testing.T) {
 	h := standard(t)
-	idx := h.dev("stray")
-	ret, _ := h.run(h.d.Objs.OvnbpfVifIngress, idx, icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64))
-	if ret != tcActShot || h.drops()["unknown_port"] != 1 {
-		t.Errorf("unbound device: verdict %d drops %v", ret, h.drops())
+	idx := h.Dev("stray")
+	ret, _ := h.Exec(h.D.Objs.OvnbpfVifIngress, idx, icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64))
+	if ret != looptest.ActShot || h.Drops()["unknown_port"] != 1 {
+		t.Errorf("unbound device: verdict %d drops %v", ret, h.Drops())
 	}
 }
 
@@ -109,7 +111,7 @@ func TestPrivilegedUnboundDeviceForwardsNothing(t *testing.T) {
 func TestPrivilegedBpftoolDumpNamedFields(t *testing.T) {
 	h := standard(t)
 	for m, field := range map[string]string{"ovnbpf_ports": "chassis_ip", "ovnbpf_vifs": "ifindex", "ovnbpf_dirs": "table", "ovnbpf_tables": "max_prio"} {
-		out, err := exec.Command("bpftool", "map", "dump", "pinned", h.d.PinDir+"/"+m).CombinedOutput()
+		out, err := exec.Command("bpftool", "map", "dump", "pinned", h.D.PinDir+"/"+m).CombinedOutput()
 		if err != nil {
 			t.Fatalf("bpftool map dump %s: %v: %s", m, err, out)
 		}

@@ -1,4 +1,4 @@
-package loader
+package loader_test
 
 import (
 	"bytes"
@@ -10,18 +10,20 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/ovnbpf/ovnbpf/loader/looptest"
 )
 
 // The ND topology: an IPv6 switch with two VMs and a router port.
 var (
 	ndOnce sync.Once
-	ndTopo *topology
+	ndTopo *looptest.Topology
 )
 
-func ndTopology(t testing.TB) *topology {
+func ndTopology(t testing.TB) *looptest.Topology {
 	t.Helper()
 	ndOnce.Do(func() {
-		ndTopo = northd(t,
+		ndTopo = looptest.Northd(t,
 			[]string{"ls-add", "sw6"},
 			[]string{"lsp-add", "sw6", "v1"},
 			[]string{"lsp-set-addresses", "v1", "00:00:00:00:06:01 2001:db8::11"},
@@ -103,15 +105,15 @@ func checkNA(t *testing.T, out []byte, ethSrc, ethDst net.HardwareAddr, src, dst
 // (nd_na_router: router too); a DAD probe (source ::, no source link-layer
 // option, so a shorter packet) is answered to all nodes, not solicited.
 func TestPrivilegedNDResponder(t *testing.T) {
-	h := newHarness(t)
-	h.install(ndTopology(t))
-	h.underlay()
+	h := looptest.New(t)
+	h.InstallTopology(ndTopology(t))
+	h.Underlay()
 	v1, v2, rmac := mac("00:00:00:00:06:01"), mac("00:00:00:00:06:02"), mac("00:00:00:00:06:ff")
-	h.vif("v1", "v1", 0)
-	h.vif("v2", "v2", 0)
-	h.patch("sw6-r6", "r6-sw6")
-	h.mcast("sw6", "_MC_flood", []string{"v1", "v2", "sw6-r6"}, nil)
-	h.mcast("sw6", "_MC_flood_l2", []string{"v1", "v2", "sw6-r6"}, nil)
+	h.Vif("v1", "v1", 0)
+	h.Vif("v2", "v2", 0)
+	h.Patch("sw6-r6", "r6-sw6")
+	h.Mcast("sw6", "_MC_flood", []string{"v1", "v2", "sw6-r6"}, nil)
+	h.Mcast("sw6", "_MC_flood_l2", []string{"v1", "v2", "sw6-r6"}, nil)
 	mustPortSecurity(t, h, "v1", "00:00:00:00:06:01", "2001:db8::11/128")
 
 	for _, tc := range []struct {
@@ -126,10 +128,10 @@ func TestPrivilegedNDResponder(t *testing.T) {
 	} {
 		// not subtests: the harness' network namespace is this goroutine's thread's
 		t.Logf("%s: NS from %s for %s", tc.name, tc.sip, tc.target)
-		ret, out := h.run(h.d.Objs.OvnbpfVifIngress, h.devs["v1"], neighborSolicitation(t, v1, tc.sip, tc.target, tc.sll))
+		ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["v1"], neighborSolicitation(t, v1, tc.sip, tc.target, tc.sll))
 		expectRedirect(t, h, ret)
-		if o := outputs(h); len(o) != 1 || o[0].Ifindex != h.devs["v1"] {
-			t.Fatalf("%s: copies %+v, want the NA back to v1 (ifindex %d)", tc.name, o, h.devs["v1"])
+		if o := h.Outputs(); len(o) != 1 || o[0].Ifindex != h.Devs["v1"] {
+			t.Fatalf("%s: copies %+v, want the NA back to v1 (ifindex %d)", tc.name, o, h.Devs["v1"])
 		}
 		checkNA(t, out, tc.ethSrc, v1, tc.target, tc.dst, tc.target, tc.flags, tc.ethSrc)
 	}
@@ -139,16 +141,16 @@ func TestPrivilegedNDResponder(t *testing.T) {
 // MLD reports (and DAD) from :: to link-scope multicast; anything else from
 // :: is a port security drop.
 func TestPrivilegedPortSecurityUnspecifiedSource(t *testing.T) {
-	h := newHarness(t)
-	h.install(ndTopology(t))
-	h.underlay()
+	h := looptest.New(t)
+	h.InstallTopology(ndTopology(t))
+	h.Underlay()
 	v1 := mac("00:00:00:00:06:01")
-	h.vif("v1", "v1", 0)
-	h.vif("v2", "v2", 0)
-	h.patch("sw6-r6", "r6-sw6")
+	h.Vif("v1", "v1", 0)
+	h.Vif("v2", "v2", 0)
+	h.Patch("sw6-r6", "r6-sw6")
 	for _, g := range []string{"_MC_flood", "_MC_flood_l2", "_MC_mrouter_flood", "_MC_static"} {
-		if _, ok := h.tp.snap.MulticastGroup(h.tp.dp["sw6"], g); ok {
-			h.mcast("sw6", g, []string{"v1", "v2", "sw6-r6"}, nil)
+		if _, ok := h.Topo.Snap.MulticastGroup(h.Topo.DP["sw6"], g); ok {
+			h.Mcast("sw6", g, []string{"v1", "v2", "sw6-r6"}, nil)
 		}
 	}
 	mustPortSecurity(t, h, "v1", "00:00:00:00:06:01", "2001:db8::11/128")
@@ -161,13 +163,13 @@ func TestPrivilegedPortSecurityUnspecifiedSource(t *testing.T) {
 		}
 		return serialize(t, eth, ip, icmp, gopacket.Payload([]byte{0, 0, 0, 0}))
 	}
-	before := h.drops()["port_sec"]
-	h.run(h.d.Objs.OvnbpfVifIngress, h.devs["v1"], from(143, "ff02::16"))
-	if got := h.drops()["port_sec"]; got != before {
-		t.Errorf("an MLDv2 report from :: was dropped by port security (drops %v)", h.drops())
+	before := h.Drops()["port_sec"]
+	h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["v1"], from(143, "ff02::16"))
+	if got := h.Drops()["port_sec"]; got != before {
+		t.Errorf("an MLDv2 report from :: was dropped by port security (drops %v)", h.Drops())
 	}
-	h.run(h.d.Objs.OvnbpfVifIngress, h.devs["v1"], from(128, "ff02::1"))
-	if got := h.drops()["port_sec"]; got != before+1 {
-		t.Errorf("an echo request from :: passed port security (drops %v)", h.drops())
+	h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["v1"], from(128, "ff02::1"))
+	if got := h.Drops()["port_sec"]; got != before+1 {
+		t.Errorf("an echo request from :: passed port security (drops %v)", h.Drops())
 	}
 }

@@ -117,7 +117,7 @@ type DatapathOvnbpfFlow struct {
 	N_out     uint8
 	N_tun     uint8
 	StripVlan uint8
-	Pad       uint8
+	Unchanged uint8
 	Pkt       [128]uint8
 	Out       [16]DatapathOvnbpfFlowOut
 }
@@ -533,6 +533,7 @@ type DatapathOvnbpfWork struct {
 	Fval        DatapathOvnbpfFlow
 	Uncacheable uint32
 	PktInKey    uint32
+	Unchanged   uint32
 	TunDone     uint32
 	NeedNeigh   uint32
 	N_tun       uint32
@@ -550,6 +551,11 @@ type DatapathOvnbpfWork struct {
 	IsArp       uint8
 	IsNd        uint8
 	Pad         [3]uint8
+	_           [4]byte
+	Fib         [64]uint8
+	Nh          DatapathOvnbpfNexthop
+	NhIp        uint32
+	NhPad       uint32
 }
 
 // Names of all BPF objects in the ELF.

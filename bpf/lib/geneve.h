@@ -23,6 +23,8 @@
 #define GENEVE_MAX_OPTS 8
 #define AF_INET 2
 
+_Static_assert(sizeof(struct bpf_fib_lookup) == sizeof(((struct ovnbpf_work *)0)->fib), "fib room in ovnbpf_work");
+
 struct geneve_ovn_hdr {
 	struct iphdr ip;
 	struct udphdr udp;
@@ -156,7 +158,7 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 	struct ovnbpf_nexthop *nh;
 	__u64 now;
 	struct geneve_ovn_hdr h = {};
-	struct bpf_fib_lookup fib = {};
+	struct bpf_fib_lookup *fib = (void *)s->fib;
 	struct ethhdr oeth = {};
 	__u32 inner_len, hash;
 	__u16 sport;
@@ -255,20 +257,30 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 	}
 	/* next hop by the kernel's FIB and neighbour table (its answer reused
 	 * for a moment: the lookup is the dearest step of an encapsulation) */
-	now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_coarse_ns();  /* a tick's precision is plenty for 100 ms, and cheaper */
 	key = o->chassis_ip;
+	if (s->nh_ip == key && now < s->nh.expires) {
+		/* the same chassis as this CPU's last tunnel packet */
+		__builtin_memcpy(oeth.h_dest, s->nh.dmac, ETH_ALEN);
+		__builtin_memcpy(oeth.h_source, s->nh.smac, ETH_ALEN);
+		ifindex = s->nh.ifindex;
+		goto have_nh;
+	}
 	nh = bpf_map_lookup_elem(&ovnbpf_nexthops, &key);
 	if (nh && now < nh->expires) {
 		__builtin_memcpy(oeth.h_dest, nh->dmac, ETH_ALEN);
 		__builtin_memcpy(oeth.h_source, nh->smac, ETH_ALEN);
 		ifindex = nh->ifindex;
+		s->nh = *nh;
+		s->nh_ip = key;
 	} else {
-		fib.family = AF_INET;
-		fib.ipv4_src = cfg->encap_ip;
-		fib.ipv4_dst = o->chassis_ip;
-		fib.ifindex = cfg->underlay_ifindex;
-		fib.tot_len = bpf_ntohs(h.ip.tot_len);
-		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+		__builtin_memset(fib, 0, sizeof(*fib));
+		fib->family = AF_INET;
+		fib->ipv4_src = cfg->encap_ip;
+		fib->ipv4_dst = o->chassis_ip;
+		fib->ifindex = cfg->underlay_ifindex;
+		fib->tot_len = bpf_ntohs(h.ip.tot_len);
+		rc = bpf_fib_lookup(skb, fib, sizeof(*fib), BPF_FIB_LOOKUP_OUTPUT);
 		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH || rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
 			/* the neighbour is not resolved yet, or the helper refuses to look
 			 * up on a device without forwarding: bpf_redirect_neigh lets the
@@ -278,22 +290,24 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		}
 		if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 			return -OVNBPF_DROP_NO_NEIGH;
-		__builtin_memcpy(oeth.h_dest, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(oeth.h_source, fib.smac, ETH_ALEN);
-		ifindex = fib.ifindex;
+		__builtin_memcpy(oeth.h_dest, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(oeth.h_source, fib->smac, ETH_ALEN);
+		ifindex = fib->ifindex;
 		/* remember the answer: filled in place in the map (an entry built on
 		 * the stack would not fit older kernels' stack budget) */
 		if (!nh) {
 			bpf_map_update_elem(&ovnbpf_nexthops, &key, &nexthop_zero, BPF_NOEXIST);
 			nh = bpf_map_lookup_elem(&ovnbpf_nexthops, &key);
 		}
-		if (nh) {
-			__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
-			__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
-			nh->ifindex = fib.ifindex;
-			nh->expires = now + OVNBPF_NEXTHOP_NS;
-		}
+		__builtin_memcpy(s->nh.dmac, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(s->nh.smac, fib->smac, ETH_ALEN);
+		s->nh.ifindex = fib->ifindex;
+		s->nh.expires = now + OVNBPF_NEXTHOP_NS;
+		s->nh_ip = key;
+		if (nh)
+			*nh = s->nh;
 	}
+have_nh:
 	oeth.h_proto = bpf_htons(ETH_P_IP);
 	{
 		void *p = pkt_at(skb, 0, sizeof(oeth));

@@ -88,6 +88,7 @@ struct ovnbpf_work {
 	struct ovnbpf_flow fval;
 	__u32 uncacheable;  /* the pipeline read or wrote state outside its key */
 	__u32 pkt_in_key;  /* the packet holds s->cur.key's fields, not s->pkt's */
+	__u32 unchanged;   /* a flow cache hit whose copies hold the packet's own fields */
 	__u32 tun_done;   /* the packet carries a Geneve header already */
 	__u32 need_neigh;
 	__u32 n_tun;      /* tunnel copies sit at the end of out[], devices at the start */
@@ -106,5 +107,14 @@ struct ovnbpf_work {
 	__u8 is_arp;
 	__u8 is_nd;
 	__u8 pad[3];
+	/* ovnbpf_geneve_push's struct bpf_fib_lookup, kept off its stack: 6.1
+	 * counts 512 bytes for a whole call chain (entry -> geneve_push ->
+	 * csum_chunk). Bytes: bpf2go cannot render the struct's unnamed unions. */
+	__u8 fib[64] __attribute__((aligned(8)));
+	/* this CPU's last next hop (a copy of its ovnbpf_nexthops entry, valid
+	 * as long as the entry): a stream to one chassis skips the hash lookup */
+	struct ovnbpf_nexthop nh;
+	__be32 nh_ip;
+	__u32 nh_pad;
 };
 #endif

@@ -461,7 +461,7 @@ struct ovnbpf_flow {
 	__u8 n_out;
 	__u8 n_tun;
 	__u8 strip_vlan;  /* a nested container's tag comes off first */
-	__u8 pad;
+	__u8 unchanged;   /* the copies' packet fields are the input's: nothing to rewrite */
 	__u8 pkt[OVNBPF_PKT_BYTES + 8];  /* every copy's packet fields (cached only when all agree) */
 	struct ovnbpf_flow_out out[OVNBPF_CACHE_OUT];  /* devices first, then tunnels */
 };
@@ -490,7 +490,7 @@ struct ovnbpf_nexthop {
 	__u8 smac[6];
 	__u8 dmac[6];
 	__u32 ifindex;
-	__u64 expires;  /* bpf_ktime_get_ns() */
+	__u64 expires;  /* bpf_ktime_get_coarse_ns() */
 };
 
 /* The Logical_Flow uuid of a counter index (written by maps/, read back

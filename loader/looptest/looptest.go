@@ -1,8 +1,9 @@
 // Package looptest runs the loaded datapath on packets inside a throwaway
-// network namespace, for tests outside package loader (the differential
-// harness): load and pin, install compiled tables, bind ports to veth
-// devices, feed one packet to a program with BPF_PROG_TEST_RUN and read back
-// every copy it produced, with the copy's bytes.
+// network namespace, for the datapath's tests (loader's, the VM smoke test,
+// the differential harness): build a topology with a real ovn-northd, load
+// and pin, install compiled tables, bind ports to veth devices, feed one
+// packet to a program with BPF_PROG_TEST_RUN and read back every copy it
+// produced, with the copy's bytes.
 //
 // Copies sent with bpf_clone_redirect really leave through their veth device
 // and are captured on its peer; the copy the program returns as its verdict
@@ -11,6 +12,7 @@ package looptest
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -25,10 +27,12 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/ovnbpf/ovnbpf/internal/central"
 	"github.com/ovnbpf/ovnbpf/internal/testutil"
 	"github.com/ovnbpf/ovnbpf/loader"
 	"github.com/ovnbpf/ovnbpf/maps"
 	"github.com/ovnbpf/ovnbpf/pipeline"
+	"github.com/ovnbpf/ovnbpf/pipeline/sbjson"
 )
 
 // TC verdicts.
@@ -45,7 +49,7 @@ const (
 )
 
 // skbCtx is the head of struct __sk_buff as BPF_PROG_TEST_RUN takes it
-// (loader's TestSkbCtxMatchesKernelBTF checks the same layout).
+// (TestSkbCtxMatchesKernelBTF checks it against the kernel's BTF).
 type skbCtx struct {
 	Len, PktType, Mark, QueueMapping, Protocol, VlanPresent, VlanTCI, VlanProto uint32
 	Priority, IngressIfindex, Ifindex, TCIndex                                  uint32
@@ -72,6 +76,7 @@ type Harness struct {
 	Inst *maps.Installer
 	St   *maps.State
 	Devs map[string]uint32 // device name -> ifindex
+	Topo *Topology         // the topology InstallTopology installed
 	caps map[uint32]int    // device ifindex -> capture socket on its peer
 }
 
@@ -89,7 +94,7 @@ func New(t testing.TB) *Harness {
 	testutil.Need(t, "ip")
 	ns := testutil.NetNS(t)
 	testutil.MustRun(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.all.disable_ipv6=1")
-	enterNetNS(t, ns)
+	EnterNetNS(t, ns)
 	return load(t, ns, "")
 }
 
@@ -127,7 +132,9 @@ func load(t testing.TB, ns, suffix string) *Harness {
 	return h
 }
 
-func enterNetNS(t testing.TB, ns string) {
+// EnterNetNS moves the calling goroutine's thread into ns and onto CPU 0
+// until the test ends (a sub-benchmark runs on a goroutine of its own).
+func EnterNetNS(t testing.TB, ns string) {
 	t.Helper()
 	runtime.LockOSThread()
 	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
@@ -258,6 +265,167 @@ func (h *Harness) Install(comp *pipeline.Compiler) *maps.ApplyReport {
 	return rep
 }
 
+// Topology is a logical network built by a real ovn-northd and compiled.
+type Topology struct {
+	Snap *sbjson.Snapshot
+	Comp *pipeline.Compiler
+	DP   map[string]uint32 // logical datapath name -> tunnel key
+}
+
+// Northd builds a topology with ovn-nbctl commands in a real central and
+// compiles the Southbound logical flows northd wrote.
+func Northd(t testing.TB, cmds ...[]string) *Topology {
+	t.Helper()
+	c, err := central.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the snapshot is all the tests need: the central goes once it is taken
+	defer func() {
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	for _, cmd := range cmds {
+		if _, err := c.NBCtl(cmd...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.NBCtl("--wait=sb", "sync"); err != nil {
+		t.Fatal(err)
+	}
+	snapshot := map[string]json.RawMessage{}
+	for _, tbl := range sbjson.Tables {
+		out, err := c.SBCtl("--format=json", "list", tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snapshot[tbl] = json.RawMessage(out)
+	}
+	raw, err := json.Marshal(snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := sbjson.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, rep := sbjson.Compile(snap)
+	if len(rep.Errors) > 0 {
+		t.Logf("compiler: %d lflows not compiled:\n%s", len(rep.Errors), rep)
+	}
+	tp := &Topology{Snap: snap, Comp: comp, DP: map[string]uint32{}}
+	for k, n := range snap.DPNames {
+		tp.DP[n] = k
+	}
+	return tp
+}
+
+// Port is a logical port's datapath and tunnel key.
+func (tp *Topology) Port(t testing.TB, name string) (dp, key uint32) {
+	t.Helper()
+	dp, key, ok := tp.Snap.Port(name)
+	if !ok {
+		t.Fatalf("no port %s", name)
+	}
+	return dp, key
+}
+
+// InstallTopology installs tp's tables; the port helpers below name its ports.
+func (h *Harness) InstallTopology(tp *Topology) *maps.ApplyReport {
+	h.T.Helper()
+	h.Topo = tp
+	return h.Install(tp.Comp)
+}
+
+// Vif binds logical port name to device dev, made when new (vlan: a nested
+// container's tag on dev).
+func (h *Harness) Vif(name, dev string, vlan uint16) uint32 {
+	h.T.Helper()
+	dp, key := h.Topo.Port(h.T, name)
+	idx := h.Dev(dev)
+	if err := h.St.SetPort(maps.Port{Datapath: dp, Key: key, Type: maps.PortVIF, Ifindex: idx, VLAN: vlan}); err != nil {
+		h.T.Fatal(err)
+	}
+	if err := h.St.BindVIF(idx, vlan, dp, key, 0); err != nil {
+		h.T.Fatal(err)
+	}
+	return idx
+}
+
+// Remote makes logical port name reside on the chassis at Geneve endpoint chassis.
+func (h *Harness) Remote(name string, chassis netip.Addr) {
+	h.T.Helper()
+	dp, key := h.Topo.Port(h.T, name)
+	if err := h.St.SetPort(maps.Port{Datapath: dp, Key: key, Type: maps.PortRemote, Chassis: chassis}); err != nil {
+		h.T.Fatal(err)
+	}
+}
+
+// Patch joins two patch ports (both directions).
+func (h *Harness) Patch(a, b string) {
+	h.T.Helper()
+	adp, akey := h.Topo.Port(h.T, a)
+	bdp, bkey := h.Topo.Port(h.T, b)
+	for _, p := range []maps.Port{
+		{Datapath: adp, Key: akey, Type: maps.PortPatch, PeerDatapath: bdp, PeerKey: bkey},
+		{Datapath: bdp, Key: bkey, Type: maps.PortPatch, PeerDatapath: adp, PeerKey: akey},
+	} {
+		if err := h.St.SetPort(p); err != nil {
+			h.T.Fatal(err)
+		}
+	}
+}
+
+// Mcast programs multicast group group of datapath dp: local member ports
+// and remote chassis.
+func (h *Harness) Mcast(dp, group string, local []string, remote []netip.Addr) {
+	h.T.Helper()
+	dpk := h.Topo.DP[dp]
+	key, ok := h.Topo.Snap.MulticastGroup(dpk, group)
+	if !ok {
+		h.T.Fatalf("no multicast group %s on %s", group, dp)
+	}
+	var ports []uint32
+	for _, n := range local {
+		_, k := h.Topo.Port(h.T, n)
+		ports = append(ports, k)
+	}
+	if err := h.St.SetMulticastGroup(dpk, key, ports, remote); err != nil {
+		h.T.Fatal(err)
+	}
+}
+
+// TxPackets is how many packets a device sent.
+func (h *Harness) TxPackets(dev string) int {
+	h.T.Helper()
+	var links []struct {
+		Stats struct {
+			TX struct {
+				Packets int `json:"packets"`
+			} `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal([]byte(h.IP("-s", "-j", "link", "show", "dev", dev)), &links); err != nil || len(links) != 1 {
+		h.T.Fatalf("stats of %s: %v", dev, err)
+	}
+	return links[0].Stats.TX.Packets
+}
+
+// Exec feeds one packet to prog as arriving on ifindex and returns the
+// verdict and the output data (the packet as the program left it), nothing
+// more: see Run for every copy.
+func (h *Harness) Exec(prog *ebpf.Program, ifindex uint32, pkt []byte) (uint32, []byte) {
+	h.T.Helper()
+	out := make([]byte, len(pkt)+512)
+	opts := &ebpf.RunOptions{Data: pkt, DataOut: out, Context: skbCtx{IngressIfindex: ifindex, Ifindex: ifindex}}
+	ret, err := prog.Run(opts)
+	if err != nil {
+		h.T.Fatalf("test run: %v", err)
+	}
+	return ret, opts.DataOut
+}
+
 // Copy is one packet the datapath produced.
 type Copy struct {
 	maps.DatapathOvnbpfOut
@@ -291,12 +459,7 @@ func (h *Harness) Run(ifindex uint32, pkt []byte) Result {
 func (h *Harness) RunProg(prog *ebpf.Program, ifindex uint32, pkt []byte) Result {
 	h.T.Helper()
 	before := h.Drops()
-	out := make([]byte, len(pkt)+512)
-	opts := &ebpf.RunOptions{Data: pkt, DataOut: out, Context: skbCtx{IngressIfindex: ifindex, Ifindex: ifindex}}
-	ret, err := prog.Run(opts)
-	if err != nil {
-		h.T.Fatalf("test run: %v", err)
-	}
+	ret, dataOut := h.Exec(prog, ifindex, pkt)
 	res := Result{Verdict: ret, Drops: map[string]uint64{}}
 	for k, v := range h.Drops() {
 		if v != before[k] {
@@ -337,7 +500,7 @@ func (h *Harness) RunProg(prog *ebpf.Program, ifindex uint32, pkt []byte) Result
 			c.Frame, c.Tag = q[0], tags[dev][0]
 			sent[dev], tags[dev] = q[1:], tags[dev][1:]
 		} else if !verdictUsed {
-			c.Frame = append([]byte(nil), opts.DataOut...)
+			c.Frame = append([]byte(nil), dataOut...)
 			if len(c.Frame) >= 18 && binary.BigEndian.Uint16(c.Frame[12:]) == 0x8100 {
 				c.Tag = binary.BigEndian.Uint16(c.Frame[14:]) & 0xfff
 				c.Frame = append(c.Frame[:12:12], c.Frame[16:]...)
