@@ -11,7 +11,7 @@ import (
 
 // testPackages are the packages whose tests run inside every VM: the
 // datapath's BPF_PROG_TEST_RUN and attach tests, and the forwarding smoke test.
-var testPackages = []string{"bpf", "maps", "loader", "tests/vm/smoke"}
+var testPackages = []string{"bpf", "maps", "loader", "loader/looptest", "tests/vm/smoke"}
 
 // guestModules are loaded in the guest (with their dependencies) when the
 // kernel builds them as modules: the NIC, the devices the tests make, tc's
