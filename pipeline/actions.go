@@ -87,11 +87,12 @@ type actionExt struct {
 	portLo   int
 	portHi   int
 	natFlags []string
-	// aCTLB
-	backends   []lbDst
-	hashFields string
-	hasHash    bool
-	ctFlag     string // skip_snat | force_snat
+	// aCTLB (and hashFields/hasHash of select(values=...))
+	backends     []lbDst
+	backendsTmpl string // backends written with ^template variables, as text: expanded when lowered
+	hashFields   string
+	hasHash      bool
+	ctFlag       string // skip_snat | force_snat
 	// aCTCommit v1 form
 	v1 bool
 }
@@ -141,12 +142,33 @@ func (p *actParser) fieldPrereq(f fieldRef) {
 }
 
 // parseActions parses an actions string.
-func parseActions(s string) (*actions, error) {
-	out := &actions{}
-	p := &actParser{prereqs: &out.prereqs}
-	p.acts = make([]action, 0, max(1, strings.Count(s, ";"))) // every statement, nested ones too, ends with ';'
+func parseActions(s string) (*actions, error) { return parseActionsIn(s, nil) }
+
+// parseActionsIn parses an actions string into ar (nil: new memory).
+func parseActionsIn(s string, ar *parseArena) (*actions, error) {
+	var out *actions
+	if ar != nil {
+		ar.hdr = actions{prereqs: ar.prereqs[:0]}
+		out = &ar.hdr
+	} else {
+		out = &actions{}
+	}
+	var p *actParser
+	if ar != nil {
+		ar.ap = actParser{prereqs: &out.prereqs}
+		p = &ar.ap
+		p.ar = ar
+	} else {
+		p = &actParser{prereqs: &out.prereqs}
+	}
+	if ar == nil {
+		p.acts = make([]action, 0, max(1, strings.Count(s, ";"))) // every statement, nested ones too, ends with ';'
+	}
 	p.l.init(s)
 	out.list = p.parseList(tEOF)
+	if ar != nil {
+		ar.prereqs = out.prereqs // keep the grown buffer
+	}
 	if p.err != nil {
 		return nil, p.err
 	}
@@ -160,11 +182,31 @@ func (p *actParser) parseList(end tokKind) []*action {
 		p.l.next()
 		if p.accept(tSemicolon) {
 			p.expect(end)
-			return []*action{{kind: aDrop, name: "drop"}}
+			a := p.newAction()
+			a.kind, a.name = aDrop, "drop"
+			return []*action{a}
 		}
 		p.l = save
 	}
-	var list []*action
+	if p.ar == nil {
+		var list []*action
+		for p.err == nil && !p.accept(end) {
+			if p.tok().kind == tEOF {
+				p.fail("expecting %s", end)
+				break
+			}
+			a := p.parseAction()
+			if p.err != nil {
+				break
+			}
+			list = append(list, a)
+			p.expect(tSemicolon)
+		}
+		return list
+	}
+	// Statements of nested lists push above their parent's and pop back.
+	ar := p.ar
+	base := len(ar.astk)
 	for p.err == nil && !p.accept(end) {
 		if p.tok().kind == tEOF {
 			p.fail("expecting %s", end)
@@ -174,9 +216,15 @@ func (p *actParser) parseList(end tokKind) []*action {
 		if p.err != nil {
 			break
 		}
-		list = append(list, a)
+		ar.astk = append(ar.astk, a)
 		p.expect(tSemicolon)
 	}
+	var list []*action
+	if len(ar.astk) > base {
+		list = carve(&ar.aptrs, ar.astk[base:], true)
+	}
+	clear(ar.astk[base:])
+	ar.astk = ar.astk[:base]
 	return list
 }
 
@@ -204,7 +252,11 @@ func (p *actParser) parseAction() *action {
 	a.name = name
 	switch name {
 	case "next", "ct_commit", "ct_dnat", "ct_snat", "ct_dnat_in_czone", "ct_snat_in_czone", "ct_lb", "ct_lb_mark":
-		a.actionExt = &actionExt{}
+		if p.ar != nil {
+			a.actionExt = p.ar.newExt()
+		} else {
+			a.actionExt = &actionExt{}
+		}
 	}
 	switch name {
 	case "next":
@@ -364,12 +416,8 @@ func (p *actParser) parseArgs(fn string) []actArg {
 			}
 		}
 		a.val = p.parseArgVal()
-		if fn == "select" && p.accept(tEquals) {
-			w, ok := p.smallIntWide()
-			if !ok {
-				return nil
-			}
-			a.weight = w
+		if fn == "select" && !p.selectWeight(&a) {
+			return nil
 		}
 		args = append(args, a)
 		if p.tok().kind == tEOF {
@@ -377,6 +425,81 @@ func (p *actParser) parseArgs(fn string) []actArg {
 			return nil
 		}
 		p.accept(tComma)
+	}
+	return args
+}
+
+// selectWeight parses the optional "=W" after a select() member.
+func (p *actParser) selectWeight(a *actArg) bool {
+	if !p.accept(tEquals) {
+		return true
+	}
+	w, ok := p.smallIntWide()
+	if !ok {
+		return false
+	}
+	if w == 0 {
+		p.fail("weight can't be 0")
+		return false
+	}
+	a.weight = w
+	return true
+}
+
+// selectValuesForm reports whether a select call (at its '(') is written
+// select(values=(N1[=W1], ...); hash_fields="f1,f2,...").
+func (p *actParser) selectValuesForm() bool {
+	save := p.l
+	defer func() { p.l = save }()
+	p.l.next()
+	if t := p.tok(); t.kind != tID || t.s != "values" {
+		return false
+	}
+	p.l.next()
+	return p.tok().kind == tEquals
+}
+
+// parseSelectValues parses (values=(N1[=W1], ...); hash_fields="...")
+// into positional members, the hash fields going to a.
+func (p *actParser) parseSelectValues(a *action) []actArg {
+	if p.ar != nil {
+		a.actionExt = p.ar.newExt()
+	} else {
+		a.actionExt = &actionExt{}
+	}
+	p.l.next() // (
+	p.l.next() // values
+	p.l.next() // =
+	if !p.expect(tLParen) {
+		return nil
+	}
+	var args []actArg
+	for p.err == nil && !p.accept(tRParen) {
+		arg := actArg{val: argVal{consts: []constant{p.parseConstant()}}}
+		if p.err != nil || !p.selectWeight(&arg) {
+			return nil
+		}
+		args = append(args, arg)
+		p.accept(tComma)
+		if p.tok().kind == tEOF {
+			p.fail("expecting ')'")
+			return nil
+		}
+	}
+	if !p.expect(tSemicolon) {
+		return nil
+	}
+	if t := p.tok(); t.kind != tID || t.s != "hash_fields" {
+		p.fail("expecting hash_fields")
+		return nil
+	}
+	p.l.next()
+	if !p.expect(tEquals) {
+		return nil
+	}
+	a.hashFields, a.hasHash = p.tok().s, true
+	if !p.expect(tString) || !p.expect(tRParen) {
+		return nil
 	}
 	return args
 }
@@ -481,45 +604,13 @@ func (p *actParser) parseCTLB(a *action) {
 	if !p.expect(tEquals) {
 		return
 	}
-	for p.err == nil && !p.accept(tSemicolon) {
-		if p.accept(tRParen) {
+	if text, ok := p.templateBackends(); ok {
+		a.backendsTmpl = text
+		if p.accept(tRParen) || !p.expect(tSemicolon) {
 			return
 		}
-		d := lbDst{port: -1}
-		if p.accept(tLSquare) {
-			t := *p.tok()
-			if t.kind != tInt || t.fmt != fmtIPv6 {
-				p.fail("expecting IPv6 address")
-				return
-			}
-			d.ip = constant{kind: cInt, val: t.val, fmt: t.fmt, cidr: -1}
-			p.l.next()
-			if !p.expect(tRSquare) {
-				return
-			}
-		} else {
-			t := *p.tok()
-			if t.kind != tInt || (t.fmt != fmtIPv4 && t.fmt != fmtIPv6) {
-				p.fail("expecting IP address, found %q", t.text())
-				return
-			}
-			d.ip = constant{kind: cInt, val: t.val, fmt: t.fmt, cidr: -1}
-			p.l.next()
-		}
-		if p.accept(tColon) {
-			n, ok := p.smallIntWide()
-			if !ok || n > 65535 {
-				p.fail("invalid port number")
-				return
-			}
-			d.port = n
-		}
-		a.backends = append(a.backends, d)
-		p.accept(tComma)
-		if p.tok().kind == tEOF {
-			p.fail("expecting ')'")
-			return
-		}
+	} else if !p.parseBackendList(a) {
+		return
 	}
 	if t := p.tok(); t.kind == tID && t.s == "hash_fields" {
 		p.l.next()
@@ -538,6 +629,79 @@ func (p *actParser) parseCTLB(a *action) {
 		p.l.next()
 	}
 	p.expect(tRParen)
+}
+
+// parseBackendList parses "ip[:port], ..." up to ';' (true: options
+// follow) or ')' (false, as on an error).
+func (p *actParser) parseBackendList(a *action) bool {
+	for p.err == nil && !p.accept(tSemicolon) {
+		if p.accept(tRParen) {
+			return false
+		}
+		d := lbDst{port: -1}
+		if p.accept(tLSquare) {
+			t := *p.tok()
+			if t.kind != tInt || t.fmt != fmtIPv6 {
+				p.fail("expecting IPv6 address")
+				return false
+			}
+			d.ip = constant{kind: cInt, val: t.val, fmt: t.fmt, cidr: -1}
+			p.l.next()
+			if !p.expect(tRSquare) {
+				return false
+			}
+		} else {
+			t := *p.tok()
+			if t.kind != tInt || (t.fmt != fmtIPv4 && t.fmt != fmtIPv6) {
+				p.fail("expecting IP address, found %q", t.text())
+				return false
+			}
+			d.ip = constant{kind: cInt, val: t.val, fmt: t.fmt, cidr: -1}
+			p.l.next()
+		}
+		if p.accept(tColon) {
+			n, ok := p.smallIntWide()
+			if !ok || n > 65535 {
+				p.fail("invalid port number")
+				return false
+			}
+			d.port = n
+		}
+		a.backends = append(a.backends, d)
+		p.accept(tComma)
+		if p.tok().kind == tEOF {
+			p.fail("expecting ')'")
+			return false
+		}
+	}
+	return p.err == nil
+}
+
+// templateBackends looks at the backends list: when it uses ^template
+// variables (an address, a port, or a whole list, as northd writes for
+// template load balancers), it returns the list's text and stops at the
+// ';' or ')' that ends it; the variables are substituted when the lflow is
+// lowered for a chassis, as ovn-controller does. Otherwise it moves
+// nothing.
+func (p *actParser) templateBackends() (string, bool) {
+	save := p.l
+	var sb strings.Builder
+	tmpl := false
+	for {
+		t := p.tok()
+		switch t.kind {
+		case tSemicolon, tRParen, tEOF, tError:
+			if !tmpl || t.kind == tEOF || t.kind == tError {
+				p.l = save
+				return "", false
+			}
+			return sb.String(), true
+		case tTemplate:
+			tmpl = true
+		}
+		sb.WriteString(t.text())
+		p.l.next()
+	}
 }
 
 // resultFuncs are the functions written "R = f(...)".
@@ -572,6 +736,10 @@ func (p *actParser) parseSet() *action {
 		if p.tok().kind == tLParen {
 			a.kind = aResult
 			a.name = t.s
+			if t.s == "select" && p.selectValuesForm() {
+				a.args = p.parseSelectValues(a)
+				return a
+			}
 			a.args = p.parseArgs(t.s)
 			switch t.s {
 			case "dns_lookup":
@@ -675,7 +843,16 @@ func (a *action) write(sb *strings.Builder) {
 		}
 	case aCTLB:
 		sb.WriteString(a.name)
-		if len(a.backends) > 0 {
+		if a.backendsTmpl != "" {
+			sb.WriteString("(backends=" + a.backendsTmpl)
+			if a.hasHash {
+				sb.WriteString("; hash_fields=" + quote(a.hashFields))
+			}
+			if a.ctFlag != "" {
+				sb.WriteString("; " + a.ctFlag)
+			}
+			sb.WriteString(")")
+		} else if len(a.backends) > 0 {
 			sb.WriteString("(backends=")
 			for i, d := range a.backends {
 				if i > 0 {
@@ -707,6 +884,12 @@ func (a *action) write(sb *strings.Builder) {
 		writeArgs(sb, a.args)
 	case aResult:
 		sb.WriteString(a.dst.String() + " = " + a.name)
+		if a.actionExt != nil && a.hasHash { // select(values=(...); hash_fields="...")
+			sb.WriteString("(values=")
+			writeArgs(sb, a.args)
+			sb.WriteString("; hash_fields=" + quote(a.hashFields) + ")")
+			break
+		}
 		writeArgs(sb, a.args)
 	default:
 		sb.WriteString(a.name)

@@ -53,6 +53,17 @@ func TestActions(t *testing.T) {
 			"chk_lb_hairpin(->reg0[6]),chk_lb_hairpin_reply(->reg0[12])"},
 		{2, "reg9[1] = check_pkt_larger(1514);", "check_pkt_larger(1514->reg9[1])"},
 		{2, "reg8[16..31] = select(1=20, 2);", "select(1:20;2:100->reg8[16..31])"},
+		// The form northd writes for ECMP routes with selection fields.
+		{2, `reg8[16..31] = select(values=(1, 2); hash_fields="ip_dst,ip_proto,ip_src");`,
+			"select(1:100;2:100,hash=ip_dst;ip_proto;ip_src->reg8[16..31])"},
+		{2, `reg1[0..15] = select(values=(0=50,1,2=7); hash_fields="ip_src");`, "select(0:50;1:100;2:7,hash=ip_src->reg1[0..15])"},
+		// Template load balancers: a whole list, an address and a port, IPv6.
+		{1, "ct_lb_mark(backends=^backends);", "ct_lb_mark(zone=ct_zone,backends=192.0.2.10:8080;192.0.2.11:8080,table=6)"},
+		{1, `ct_lb_mark(backends=^bip:^bport,203.0.113.7:80; hash_fields="ip_src");`,
+			"ct_lb_mark(zone=ct_zone,backends=192.0.2.12:8081;203.0.113.7:80,hash=ip_src,table=6)"},
+		{1, "ct_lb(backends=^vip);", "ct_lb(zone=ct_zone,backends=203.0.113.1,table=6)"},
+		{2, "ct_lb_mark(backends=^b6,^backends; skip_snat);",
+			"ct_lb_mark(zone=ct_zone_dnat,backends=[2001:db8::5]:443;192.0.2.10:8080;192.0.2.11:8080,skip_snat,table=6)"},
 		{1, `arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.op = 1; output; };`,
 			"controller(arp){set(eth_dst=ff:ff:ff:ff:ff:ff),set(arp_op=0x1),output}"},
 		{1, `icmp4_error { icmp4.type = 3; icmp4.frag_mtu = 1442; next(pipeline=ingress, table=0); };`,
@@ -126,6 +137,13 @@ func TestActionErrors(t *testing.T) {
 		{"ct_commit { reg0 = 1; };", "only ct_mark and ct_label may be set inside ct_commit", "set(reg0=0x1)"},
 		{"get_arp(reg0, reg1);", "expecting inport or outport", "reg0"},
 		{"ip4.dst = ^nope;", "undefined template variable", "^nope"},
+		{"ct_lb_mark(backends=^nope);", "undefined template variable", "^nope"},
+		{"ct_lb_mark(backends=^bip:^nope);", "undefined template variable", "^nope"},
+		{"ct_lb_mark(backends=^port);", `template backends "80" are not a list of addresses`, "ct_lb_mark(backends=^port)"},
+		{`reg8[16..31] = select(values=(1=0, 2); hash_fields="ip_src");`, "syntax error", ""},
+		{`reg8[16..31] = select(values=(1, 2));`, "syntax error", ""},
+		{`reg8[16..31] = select(values=(1, 2); hash_fields=ip_src);`, "syntax error", ""},
+		{"reg8[16..31] = select(1=0, 2);", "syntax error", ""},
 	} {
 		_, err := compileOne(t, 1, "1", tc.actions)
 		if err == nil {
@@ -137,6 +155,22 @@ func TestActionErrors(t *testing.T) {
 		}
 		if err.Part != "actions" && err.Reason != "syntax error" {
 			t.Errorf("%q: part %q", tc.actions, err.Part)
+		}
+	}
+}
+
+// TestActionRoundTrip: the forms the corpus does not hold render back to
+// text that parses to the same AST.
+func TestActionRoundTrip(t *testing.T) {
+	for _, s := range []string{
+		`reg8[16..31] = select(values=(1=50, 2, 3=100); hash_fields="ip_src,ip_dst");`,
+		`reg8[16..31] = select(1=20, 2);`,
+		`ct_lb_mark(backends=^backends);`,
+		`ct_lb_mark(backends=^bip:^bport,203.0.113.7:80; hash_fields="ip_src"; skip_snat);`,
+		`ct_lb(backends=[2001:db8::1]:80,^b6);`,
+	} {
+		if err := CheckRoundTrip("1", s); err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -74,6 +74,7 @@ type flowDP struct {
 type userSet struct {
 	list []flowDP
 	m    map[flowDP]struct{} // non-nil once the set outgrew userSetSmall
+	one  [1]flowDP           // backing of list for the usual single user
 }
 
 const userSetSmall = 16
@@ -85,6 +86,9 @@ func (u *userSet) add(x flowDP) {
 	}
 	if slices.Contains(u.list, x) {
 		return
+	}
+	if u.list == nil {
+		u.list = u.one[:0]
 	}
 	if len(u.list) < userSetSmall {
 		u.list = append(u.list, x)
@@ -308,7 +312,15 @@ func (c *Compiler) installDeps(st *flowState, out []dpRules, shard int) {
 
 // depShard splits dependencies between the two maps of Compiler.users, so
 // that a large commit fills them side by side.
-func depShard(d depKey) int { return int((fingerprint(d.name) ^ uint64(d.kind)) & 1) }
+// Two bytes of a name (the last and the middle one) split northd's names
+// (ports numbered in sequence) about evenly, without hashing the name.
+func depShard(d depKey) int {
+	n := uint(d.kind)
+	if l := len(d.name); l > 0 {
+		n += uint(d.name[l-1]) + uint(d.name[l/2])
+	}
+	return int(n & 1)
+}
 
 // assignConjIDs replaces local conjunction ids by global ones, in place
 // (datapath copies share the slices, and are then already done), and
@@ -480,18 +492,32 @@ func NewCompiler(r Resolver) *Compiler {
 const parseCacheMax = 1 << 14
 
 func newParsedActions(s string) *parsedActions {
-	a, err := parseActions(s)
-	pa := &parsedActions{a: a, err: err, text: s}
-	if err == nil && len(a.prereqs) > 0 {
-		var e *expr
-		if len(a.prereqs) == 1 {
-			e, err = parseMatch(a.prereqs[0])
-		} else {
-			e, err = parseMatch("(" + strings.Join(a.prereqs, ") && (") + ")")
-		}
-		pa.prereqs, pa.err = e, err
-	}
+	pa := &parsedActions{}
+	pa.parse(s, nil, nil)
 	return pa
+}
+
+// parse fills pa with the parse of s, into ar (nil: new memory). pre, if
+// set, caches the parses of prerequisite texts (few distinct ones).
+func (pa *parsedActions) parse(s string, ar *parseArena, pre map[string]*parsedMatch) {
+	a, err := parseActionsIn(s, ar)
+	*pa = parsedActions{a: a, err: err, text: s}
+	if err != nil || len(a.prereqs) == 0 {
+		return
+	}
+	text := a.prereqs[0]
+	if len(a.prereqs) > 1 {
+		text = "(" + strings.Join(a.prereqs, ") && (") + ")"
+	}
+	pm := pre[text]
+	if pm == nil {
+		e, err := parseMatch(text)
+		pm = &parsedMatch{e: e, err: err, text: text}
+		if pre != nil {
+			pre[text] = pm
+		}
+	}
+	pa.prereqs, pa.err = pm.e, pm.err
 }
 
 // parsed returns the parses of f's strings, from the batch cache or new.
@@ -551,8 +577,27 @@ func (c *Compiler) UpsertBatch(flows []LogicalFlow) []*LflowError {
 	}
 	work := make([]job, 0, len(flows))
 	dups := false
-	for _, f := range flows {
-		f.Datapaths = slices.Clone(f.Datapaths)
+	// A large batch takes its lflows' states and datapath lists from two
+	// blocks rather than two allocations per lflow.
+	var states []flowState
+	var dpBlock []uint32
+	if len(flows) >= parallelMin {
+		states = make([]flowState, 0, len(flows))
+		n := 0
+		for i := range flows {
+			n += len(flows[i].Datapaths)
+		}
+		dpBlock = make([]uint32, 0, n)
+	}
+	for i := range flows {
+		f := flows[i]
+		if cap(dpBlock)-len(dpBlock) >= len(f.Datapaths) {
+			l := len(dpBlock)
+			dpBlock = append(dpBlock, f.Datapaths...)
+			f.Datapaths = dpBlock[l:len(dpBlock):len(dpBlock)]
+		} else {
+			f.Datapaths = slices.Clone(f.Datapaths)
+		}
 		slices.Sort(f.Datapaths)
 		f.Datapaths = slices.Compact(f.Datapaths)
 		old := c.flows[f.UUID]
@@ -574,10 +619,17 @@ func (c *Compiler) UpsertBatch(flows []LogicalFlow) []*LflowError {
 		if old != nil {
 			c.removeAll(old)
 			delete(c.dirty, f.UUID)
+			*old = flowState{} // it may sit in a batch's block: hold nothing
 		} else {
 			c.stats.Lflows++
 		}
-		st := &flowState{flow: f}
+		var st *flowState
+		if len(states) < cap(states) {
+			states = append(states, flowState{flow: f})
+			st = &states[len(states)-1]
+		} else {
+			st = &flowState{flow: f}
+		}
 		c.flows[f.UUID] = st
 		work = append(work, job{st, f.Datapaths})
 		st.job = len(work)
@@ -639,7 +691,14 @@ func (c *Compiler) compileAll(work []job) {
 		}
 		c.lowerParallel(work, res, bufs, workers) // also with one CPU: its caches are cheaper
 	}
-	if len(work) < parallelMin || workers < 2 {
+	if len(work) < parallelMin {
+		for i, j := range work {
+			c.commit(j.st, res[i], true)
+		}
+		return
+	}
+	c.presizeTables(res)
+	if workers < 2 {
 		for i, j := range work {
 			c.commit(j.st, res[i], true)
 		}
@@ -648,7 +707,6 @@ func (c *Compiler) compileAll(work []job) {
 	// Commit in order, then fill the tables and the dependency index (which
 	// share nothing) side by side: on a full compile these map updates are
 	// most of what does not run in parallel.
-	c.presizeTables(res)
 	for i, j := range work {
 		c.commit(j.st, res[i], false)
 	}
@@ -694,28 +752,36 @@ func (c *Compiler) presizeTables(res []flowResult) {
 }
 
 // workerCacheMax bounds each worker's parse cache in lowerParallel.
-const workerCacheMax = 4096
+const workerCacheMax = 1 << 12
 
 // lowerParallel parses and lowers each job on all CPUs, one job at a time,
 // so that the parse of a string northd wrote once dies as soon as it is
 // lowered rather than living (and being marked by the GC) until the whole
 // batch is lowered.
 //
-// Each worker keeps a small cache of recent parses: a string repeated in the
-// batch ("next;" thousands of times) is parsed about once per worker and
-// cache generation. The caches are keyed by a fingerprint of a few words of
-// the string, not by the string: most strings are unique and long, and
-// hashing them all costs more than parsing the repeats; a fingerprint
-// collision only means a string is parsed again.
+// Nearly every string northd writes is unique (it names a port or an
+// address), so a worker parses a string the first time it sees it into a
+// reusable arena, reset after the lowering: no garbage. A string seen again
+// ("next;" thousands of times) is parsed into new memory and kept in the
+// worker's cache, so it is parsed about twice per worker and cache
+// generation. The caches are keyed by a fingerprint of a few words of the
+// string (hashing every long unique string costs more than the repeats
+// save) and hold the string to compare: a fingerprint shared by two
+// strings only means one of them is parsed again.
 func (c *Compiler) lowerParallel(work []job, res []flowResult, bufs [][]dpRules, workers int) {
 	type cache struct {
-		m      map[uint64]*parsedMatch
-		a      map[uint64]*parsedActions
+		m      map[uint64]seenText[*parsedMatch] // nil parse: seen once, not kept
+		a      map[uint64]seenText[*parsedActions]
+		pre    map[string]*parsedMatch // prerequisite texts of actions
+		ar     parseArena
+		pm     parsedMatch // this job's throwaway parses
+		pa     parsedActions
 		parsed int
 	}
 	caches := make([]cache, workers)
 	for w := range caches {
-		caches[w] = cache{m: map[uint64]*parsedMatch{}, a: map[uint64]*parsedActions{}}
+		caches[w] = cache{m: make(map[uint64]seenText[*parsedMatch], workerCacheMax),
+			a: make(map[uint64]seenText[*parsedActions], workerCacheMax), pre: map[string]*parsedMatch{}}
 	}
 	parallelWorkers(len(work), workers, 64, func(w, i int) {
 		ca := &caches[w]
@@ -724,38 +790,67 @@ func (c *Compiler) lowerParallel(work []job, res []flowResult, bufs [][]dpRules,
 		pm, ok := c.matches[f.Match]
 		if !ok {
 			fp := fingerprint(f.Match)
-			if pm = ca.m[fp]; pm == nil || pm.text != f.Match {
-				e, err := parseMatch(f.Match)
-				pm = &parsedMatch{e: e, err: err, text: f.Match}
+			e, seen := ca.m[fp]
+			switch {
+			case seen && e.text == f.Match && e.p != nil:
+				pm = e.p
+			case seen && e.text == f.Match:
+				x, err := parseMatch(f.Match)
+				pm = &parsedMatch{e: x, err: err, text: f.Match}
+				ca.m[fp] = seenText[*parsedMatch]{f.Match, pm}
+				ca.parsed++
+			default:
 				if len(ca.m) >= workerCacheMax {
 					clear(ca.m)
 				}
-				ca.m[fp] = pm
+				ca.m[fp] = seenText[*parsedMatch]{text: f.Match}
+				x, err := parseMatchIn(f.Match, &ca.ar)
+				ca.pm = parsedMatch{e: x, err: err, text: f.Match}
+				pm = &ca.pm
 				ca.parsed++
 			}
 		}
 		pa, ok := c.acts[f.Actions]
 		if !ok {
 			fp := fingerprint(f.Actions)
-			if pa = ca.a[fp]; pa == nil || pa.text != f.Actions {
-				pa = newParsedActions(f.Actions)
+			e, seen := ca.a[fp]
+			switch {
+			case seen && e.text == f.Actions && e.p != nil:
+				pa = e.p
+			case seen && e.text == f.Actions:
+				pa = &parsedActions{}
+				pa.parse(f.Actions, nil, ca.pre)
+				ca.a[fp] = seenText[*parsedActions]{f.Actions, pa}
+				ca.parsed++
+			default:
 				if len(ca.a) >= workerCacheMax {
 					clear(ca.a)
 				}
-				ca.a[fp] = pa
+				ca.a[fp] = seenText[*parsedActions]{text: f.Actions}
+				ca.pa.parse(f.Actions, &ca.ar, ca.pre)
+				pa = &ca.pa
 				ca.parsed++
 			}
 		}
 		res[i] = c.lowerAll(f, j.dps, pm, pa, j.st.out, bufs[i])
+		ca.ar.reset()
 	})
 	for _, ca := range caches {
 		c.stats.ParsedTexts += ca.parsed
 	}
 }
 
+// seenText is a worker cache entry: a string seen, and its parse once it
+// was seen twice.
+type seenText[P any] struct {
+	text string
+	p    P
+}
+
 // fingerprint mixes a string's length with its first, middle and last
-// eight bytes: northd's strings that differ, differ in one of them (a
-// port name, an address) nearly always.
+// eight bytes: cheap, and enough to find northd's repeated strings (a
+// shared fingerprint costs a parse, never a wrong one: entries hold their
+// string).
 func fingerprint(s string) uint64 {
 	n := len(s)
 	if n <= 24 {
@@ -822,6 +917,7 @@ func (c *Compiler) Delete(uuid string) {
 	delete(c.flows, uuid)
 	delete(c.dirty, uuid)
 	c.stats.Lflows--
+	*st = flowState{} // it may sit in a batch's block: hold nothing
 }
 
 // removeAll takes all of st's rules, ids, dependencies and error out.

@@ -324,3 +324,29 @@ func TestUpsertBatchRepeatedUUID(t *testing.T) {
 		restore()
 	}
 }
+
+// TestTemplateBackendsFollowTheirVariable: a ct_lb whose backends are
+// template variables compiles once they are defined and recompiles when
+// they change.
+func TestTemplateBackendsFollowTheirVariable(t *testing.T) {
+	r := newTestResolver()
+	c := NewCompiler(r)
+	f := LogicalFlow{UUID: "lb", Datapaths: []uint32{1}, Table: 6, Priority: 120,
+		Match: "ip4.dst == ^vip && tcp.dst == 80", Actions: "ct_lb_mark(backends=^lbb:^lbport);"}
+	if err := c.Upsert(f); err == nil || err.Reason != "undefined template variable" {
+		t.Fatalf("want an undefined template error, got %v", err)
+	}
+	r.templates["lbb"], r.templates["lbport"] = "192.0.2.99", "8080"
+	c.InvalidateTemplateVar("lbb")
+	if errs := c.Errors(); len(errs) != 0 {
+		t.Fatalf("still failing: %v", errs)
+	}
+	if !strings.Contains(render(c), "backends=192.0.2.99:8080,") {
+		t.Fatalf("not compiled with the backend:\n%s", render(c))
+	}
+	r.templates["lbport"] = "9090"
+	c.InvalidateTemplateVar("lbport")
+	if out := render(c); !strings.Contains(out, "backends=192.0.2.99:9090,") {
+		t.Errorf("not recompiled with the new port:\n%s", out)
+	}
+}

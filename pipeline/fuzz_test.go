@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -30,10 +31,60 @@ func FuzzParseMatch(f *testing.F) {
 		if r2 := e2.String(); r2 != r1 {
 			t.Fatalf("rendering is not stable: %q -> %q -> %q", s, r1, r2)
 		}
+		checkArenaMatch(t, s)
 		c := NewCompiler(newTestResolver())
 		c.Upsert(LogicalFlow{UUID: "f", Datapaths: []uint32{1, 2}, Table: 3, Priority: 10, Match: s, Actions: "next;"})
 		c.Flush()
 	})
+}
+
+// fuzzArena is reused by every fuzz input, as a worker reuses its arena
+// from one lflow to the next.
+var (
+	fuzzArenaMu sync.Mutex
+	fuzzArena   parseArena
+)
+
+// checkArenaMatch requires a parse into a reused arena to equal a parse
+// into new memory.
+func checkArenaMatch(t *testing.T, s string) {
+	fuzzArenaMu.Lock()
+	defer fuzzArenaMu.Unlock()
+	if a, b := parseText(s, false, nil), parseText(s, false, &fuzzArena); a != b {
+		t.Fatalf("match %q: parse in an arena %q, in new memory %q", s, b, a)
+	}
+	fuzzArena.reset()
+}
+
+func checkArenaActions(t *testing.T, s string) {
+	fuzzArenaMu.Lock()
+	defer fuzzArenaMu.Unlock()
+	if a, b := parseText(s, true, nil), parseText(s, true, &fuzzArena); a != b {
+		t.Fatalf("actions %q: parse in an arena %q, in new memory %q", s, b, a)
+	}
+	fuzzArena.reset()
+}
+
+// parseText parses s (a match, or actions with their prerequisites) into
+// ar (nil: new memory) and renders the result or the error.
+func parseText(s string, isActions bool, ar *parseArena) string {
+	if !isActions {
+		e, err := parseMatchIn(s, ar)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return e.String()
+	}
+	var pa parsedActions
+	pa.parse(s, ar, nil)
+	if pa.err != nil {
+		return "error: " + pa.err.Error()
+	}
+	out := pa.a.String()
+	if pa.prereqs != nil {
+		out += " prereqs: " + pa.prereqs.String()
+	}
+	return out
 }
 
 // FuzzParseActions: the same for action strings.
@@ -52,6 +103,7 @@ func FuzzParseActions(f *testing.F) {
 		if r2 := a2.String(); r2 != r1 {
 			t.Fatalf("rendering is not stable: %q -> %q -> %q", s, r1, r2)
 		}
+		checkArenaActions(t, s)
 		c := NewCompiler(newTestResolver())
 		c.Upsert(LogicalFlow{UUID: "f", Datapaths: []uint32{1, 2}, Table: 3, Priority: 10, Match: "1", Actions: s})
 		c.Flush()
@@ -105,5 +157,64 @@ func TestWriteFuzzSeeds(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestArenaParseEqualsHeap: parsing every corpus string, and strings with
+// errors, into one arena reused across them (a match and an actions string
+// share it until reset, as in a compile) gives what parsing into new
+// memory gives: nothing of one parse leaks into the next.
+func TestArenaParseEqualsHeap(t *testing.T) {
+	matches := []string{"ip4 && (tcp.dst == {80, 443} || !udp) && !(ct.new && !ct.est)", "ip4.src == {10.0.0.1 10.0.0.2", "inport == @pg && ip4.dst == $as",
+		"((((ip4))))", "!!!tcp", "reg0[3..1] == 1", "1", "0", "eth.src == {00:00:00:00:00:01, 00:00:00:00:00:02} && vlan.present"}
+	actions := []string{`clone { outport = "p1"; output; }; ct_commit { ct_mark.blocked = 1; }; next;`, "drop;", "next(",
+		`arp { eth.dst = ff:ff:ff:ff:ff:ff; arp { output; }; };`, `reg8[16..31] = select(values=(1, 2=5); hash_fields="ip_src");`,
+		"ct_lb_mark(backends=^bip:^bport,10.0.0.1:80; skip_snat);", "ct_dnat(10.0.0.1, 100-200, random);", "icmp4 { ip.ttl--; };", "frobnicate;"}
+	files, _ := filepath.Glob("../tests/corpus/testdata/*.sb.json")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tables map[string]struct {
+			Headings []string `json:"headings"`
+			Data     [][]any  `json:"data"`
+		}
+		if err := json.Unmarshal(data, &tables); err != nil {
+			t.Fatal(err)
+		}
+		lf := tables["Logical_Flow"]
+		for _, row := range lf.Data {
+			for i, h := range lf.Headings {
+				if s, ok := row[i].(string); ok && h == "match" {
+					matches = append(matches, s)
+				} else if ok && h == "actions" {
+					actions = append(actions, s)
+				}
+			}
+		}
+	}
+	if len(matches) < 100 {
+		t.Fatalf("only %d corpus strings", len(matches))
+	}
+	var ar parseArena
+	for i := 0; i < max(len(matches), len(actions)); i++ {
+		m, a := matches[i%len(matches)], actions[i%len(actions)]
+		// The match is rendered after the actions used the arena too.
+		e, err := parseMatchIn(m, &ar)
+		gotA := parseText(a, true, &ar)
+		gotM := "error: "
+		if err != nil {
+			gotM += err.Error()
+		} else {
+			gotM = e.String()
+		}
+		if want := parseText(m, false, nil); gotM != want {
+			t.Errorf("match %q: arena %q, new memory %q", m, gotM, want)
+		}
+		if want := parseText(a, true, nil); gotA != want {
+			t.Errorf("actions %q: arena %q, new memory %q", a, gotA, want)
+		}
+		ar.reset()
 	}
 }

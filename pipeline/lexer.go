@@ -113,13 +113,29 @@ func (l *lexer) init(s string) {
 	l.next()
 }
 
-func isIDStart(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '.'
-}
+func isIDStart(c byte) bool { return charClass[c]&classIDStart != 0 }
 
-func isWordChar(c byte) bool {
-	return isIDStart(c) || c >= '0' && c <= '9' || c == ':'
-}
+func isWordChar(c byte) bool { return charClass[c]&classWord != 0 }
+
+const (
+	classIDStart = 1 << iota // letters, '_' and '.'
+	classWord                // those, digits and ':'
+)
+
+// charClass classifies bytes for the lexer's hot loops (a table rather
+// than a chain of comparisons per byte).
+var charClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b == '_' || b == '.' {
+			t[c] |= classIDStart | classWord
+		}
+		if b >= '0' && b <= '9' || b == ':' {
+			t[c] |= classWord
+		}
+	}
+	return t
+}()
 
 // next advances to the next token.
 func (l *lexer) next() {
@@ -148,65 +164,87 @@ func (l *lexer) next() {
 		return
 	}
 	c := l.in[l.pos]
-	two := ""
+	var c2 byte // the next byte, 0 at the end
 	if l.pos+1 < len(l.in) {
-		two = l.in[l.pos : l.pos+2]
+		c2 = l.in[l.pos+1]
 	}
 	single := func(k tokKind) { l.tok.kind = k; l.pos++ }
 	double := func(k tokKind) { l.tok.kind = k; l.pos += 2 }
-	switch {
-	case c == '(':
+	// One switch on the first byte (most tokens are words: a chain of
+	// two-byte comparisons before them cost more than the rest of the lexer).
+	switch c {
+	case '(':
 		single(tLParen)
-	case c == ')':
+	case ')':
 		single(tRParen)
-	case c == '{':
+	case '{':
 		single(tLCurly)
-	case c == '}':
+	case '}':
 		single(tRCurly)
-	case c == '[':
+	case '[':
 		single(tLSquare)
-	case c == ']':
+	case ']':
 		single(tRSquare)
-	case c == ',':
+	case ',':
 		single(tComma)
-	case c == ';':
+	case ';':
 		single(tSemicolon)
-	case c == '/':
+	case '/':
 		single(tSlash)
-	case two == "==":
-		double(tEq)
-	case two == "!=":
-		double(tNe)
-	case c == '!':
-		single(tNot)
-	case two == "&&":
-		double(tAnd)
-	case two == "||":
-		double(tOr)
-	case strings.HasPrefix(l.in[l.pos:], "<->"):
-		l.tok.kind = tExchange
-		l.pos += 3
-	case two == "<=":
-		double(tLe)
-	case c == '<':
-		single(tLt)
-	case two == ">=":
-		double(tGe)
-	case c == '>':
-		single(tGt)
-	case two == "->":
-		double(tArrow)
-	case two == "--":
-		double(tDecrement)
-	case c == '-':
-		single(tHyphen)
-	case two == ".." && !(l.pos+2 < len(l.in) && isIDStart(l.in[l.pos+2]) && l.in[l.pos+2] != '.'):
-		double(tEllipsis)
-	case c == '=':
-		single(tEquals)
-	case c == '"':
+	case '=':
+		if c2 == '=' {
+			double(tEq)
+		} else {
+			single(tEquals)
+		}
+	case '!':
+		if c2 == '=' {
+			double(tNe)
+		} else {
+			single(tNot)
+		}
+	case '&':
+		if c2 == '&' {
+			double(tAnd)
+		} else {
+			l.errorf("invalid character %q", c)
+			l.pos++
+		}
+	case '|':
+		if c2 == '|' {
+			double(tOr)
+		} else {
+			l.errorf("invalid character %q", c)
+			l.pos++
+		}
+	case '<':
+		switch {
+		case c2 == '-' && l.pos+2 < len(l.in) && l.in[l.pos+2] == '>':
+			l.tok.kind = tExchange
+			l.pos += 3
+		case c2 == '=':
+			double(tLe)
+		default:
+			single(tLt)
+		}
+	case '>':
+		if c2 == '=' {
+			double(tGe)
+		} else {
+			single(tGt)
+		}
+	case '-':
+		switch c2 {
+		case '>':
+			double(tArrow)
+		case '-':
+			double(tDecrement)
+		default:
+			single(tHyphen)
+		}
+	case '"':
 		l.lexString()
-	case c == '$' || c == '@' || c == '^':
+	case '$', '@', '^':
 		l.pos++
 		start := l.pos
 		for l.pos < len(l.in) && (isIDStart(l.in[l.pos]) || l.in[l.pos] >= '0' && l.in[l.pos] <= '9') {
@@ -224,13 +262,25 @@ func (l *lexer) next() {
 		if l.tok.s == "" {
 			l.errorf("%q must be followed by a name", c)
 		}
-	case c == ':' && !(l.pos+1 < len(l.in) && l.in[l.pos+1] == ':'):
-		single(tColon)
-	case isWordChar(c):
-		l.lexWord()
+	case '.':
+		if c2 == '.' && !(l.pos+2 < len(l.in) && isIDStart(l.in[l.pos+2]) && l.in[l.pos+2] != '.') {
+			double(tEllipsis)
+		} else {
+			l.lexWord()
+		}
+	case ':':
+		if c2 != ':' {
+			single(tColon)
+		} else {
+			l.lexWord()
+		}
 	default:
-		l.errorf("invalid character %q", c)
-		l.pos++
+		if isWordChar(c) {
+			l.lexWord()
+		} else {
+			l.errorf("invalid character %q", c)
+			l.pos++
+		}
 	}
 }
 

@@ -80,6 +80,8 @@ const crossProductLimit = 8
 // lowered is the result of compiling one lflow for one datapath.
 type lowered struct {
 	one      [1]Rule // backing of rules when there is one
+	opsBuf   [2]Op   // backing of the rules' program when short
+	depsBuf  [1]depKey
 	rules    []Rule
 	deps     []depKey
 	isRouter bool
@@ -128,7 +130,7 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 	// Keep the pooled buffers (pieces, deps); everything else starts over.
 	*c = lowerCtx{expandCtx: expandCtx{r: r, dp: dp, deps: &c.depsBuf, al: &c.arenaBuf}, pipeline: f.Pipeline,
 		table: f.Table, depsBuf: deps{list: c.depsBuf.list[:0]}, pbuf: [2][]piece{c.pbuf[0][:0], c.pbuf[1][:0]},
-		arenaBuf: c.arenaBuf}
+		arenaBuf: c.arenaBuf, boxed: c.boxed, slabs: c.slabs}
 	c.arenaBuf.reset()
 	if r != nil {
 		c.isRouter = r.DatapathIsRouter(dp)
@@ -136,10 +138,20 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 	// A failed lowering still reports what it read, so that a change to
 	// that input retries it.
 	failed := func() *lowered { return &lowered{deps: slices.Clone(c.deps.list)} }
-	ops, err := c.lowerActions(pa.a.list, false)
+	// out is allocated first, so that a short program and few
+	// dependencies live in it rather than in allocations of their own.
+	out := &lowered{isRouter: c.isRouter}
+	var ops []Op
+	var err error
+	if len(pa.a.list) <= len(out.opsBuf) {
+		ops, err = c.lowerActionsInto(out.opsBuf[:0], pa.a.list, false)
+	} else {
+		ops, err = c.lowerActions(pa.a.list, false)
+	}
 	if err != nil {
 		return failed(), newLflowError(f, dp, "actions", err)
 	}
+	ops = ops[:len(ops):len(ops)]
 	d, err := c.expand(pm.e, false, 0)
 	if err == nil && pa.prereqs != nil {
 		var pd dnf
@@ -150,16 +162,17 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 	if err != nil {
 		return failed(), newLflowError(f, dp, "match", err)
 	}
-	out := &lowered{isRouter: c.isRouter}
 	if len(d) == 1 && singleRule(d[0]) {
 		out.rules = out.one[:0:1] // the common case: no separate allocation
 	}
-	if len(c.deps.list) > 0 {
+	if n := len(c.deps.list); n > 0 && n <= len(out.depsBuf) {
+		out.deps = dedupDeps(append(out.depsBuf[:0:n], c.deps.list...))
+	} else if n > 0 {
 		out.deps = dedupDeps(slices.Clone(c.deps.list)) // the buffer goes back to the pool
 	}
 	base := Rule{Lflow: f.UUID, Datapath: dp, Pipeline: f.Pipeline, Table: f.Table, Priority: f.Priority, Actions: ops}
 	for _, cj := range d {
-		out.rules = emitConj(out.rules, base, cj, newConj)
+		out.rules = emitConj(out.rules, base, cj, newConj, &c.slabs)
 	}
 	return out, nil
 }
@@ -182,16 +195,46 @@ type slab struct {
 	bytes []byte
 }
 
-func newSlab(cj conj, rules int) *slab {
+func newSlab(cj conj, rules int, ch *slabChunks) slab {
 	size := 0
 	for _, cl := range cj {
 		size += 2 * cl.field.Bytes()
 	}
-	return &slab{fms: make([]FieldMatch, 0, rules*len(cj)), bytes: make([]byte, 0, rules*size)}
+	return slab{fms: carveCap(&ch.fms, rules*len(cj), slabChunkFMs), bytes: carveCap(&ch.bytes, rules*size, slabChunkBytes)}
+}
+
+// slabChunks are the blocks the match storage of small lowerings is carved
+// from, shared by the lowerings of one pooled context: two allocations per
+// rule set otherwise. The blocks are small, so that rules outliving their
+// neighbours (an lflow kept while the rest of its batch is replaced) pin
+// little memory.
+type slabChunks struct {
+	fms   []FieldMatch
+	bytes []byte
+}
+
+const (
+	slabChunkFMs   = 32
+	slabChunkBytes = 1024
+)
+
+// carveCap returns an empty slice with capacity n from *chunk (a new block
+// of size elements when it has no room; larger requests get their own
+// allocation).
+func carveCap[T any](chunk *[]T, n, size int) []T {
+	if n > size/4 {
+		return make([]T, 0, n)
+	}
+	if cap(*chunk)-len(*chunk) < n {
+		*chunk = make([]T, 0, size)
+	}
+	l := len(*chunk)
+	*chunk = (*chunk)[:l+n]
+	return (*chunk)[l : l : l+n]
 }
 
 // emitConj appends the rules of one disjunct.
-func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32) []Rule {
+func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32, ch *slabChunks) []Rule {
 	var multi []int
 	product, total := 1, 0
 	for i, cl := range cj {
@@ -210,7 +253,7 @@ func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32) []Rule {
 			n *= len(cj[i].alts)
 		}
 		rules = slices.Grow(rules, n)
-		sl := newSlab(cj, n)
+		sl := newSlab(cj, n, ch)
 		var idxBuf [16]int
 		idx := idxBuf[:0]
 		if len(cj) > len(idxBuf) {
@@ -242,7 +285,7 @@ func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32) []Rule {
 	member.Actions = nil
 	idx := make([]int, len(cj))
 	rules = slices.Grow(rules, total+1)
-	sl := newSlab(cj, total)
+	sl := newSlab(cj, total, ch)
 	refs := make([]ConjRef, len(multi))
 	for k, i := range multi {
 		refs[k] = ConjRef{ID: id, Clause: uint8(k + 1), NClauses: n}

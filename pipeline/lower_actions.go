@@ -15,6 +15,46 @@ type lowerCtx struct {
 	opBytes  []byte // storage of this lowering's op constants (kept by the ops: never reused)
 	depsBuf  deps
 	arenaBuf arena // normal forms of this lowering (expandCtx.al)
+	boxed    *opBoxes
+	slabs    slabChunks // kept by the rules: carved, never reused
+}
+
+// opBoxes holds recurring ops boxed once, shared by the lowerings of one
+// pooled context: ops are read-only once built, and the same moves and
+// constant loads (outport = inport, arp.op = 2, flags.loopback = 1 ...)
+// recur in thousands of lflows, each boxing an allocation otherwise.
+type opBoxes struct {
+	moves map[Move]Op
+	swaps map[Swap]Op
+	sets  map[setKey]Op
+}
+
+type setKey struct {
+	f    Field
+	v, m [16]byte
+}
+
+// opBoxesMax bounds each map (unique constants, a MAC per port, would
+// otherwise grow it without end): it starts over when full.
+const opBoxesMax = 1 << 12
+
+func (c *lowerCtx) boxes() *opBoxes {
+	if c.boxed == nil {
+		c.boxed = &opBoxes{moves: map[Move]Op{}, swaps: map[Swap]Op{}, sets: map[setKey]Op{}}
+	}
+	return c.boxed
+}
+
+func boxOp[K comparable](m map[K]Op, k K, make func() Op) Op {
+	if op, ok := m[k]; ok {
+		return op
+	}
+	if len(m) >= opBoxesMax {
+		clear(m)
+	}
+	op := make()
+	m[k] = op
+	return op
 }
 
 // Register spans in op operands (Bits): when Field is a register and NBits
@@ -132,7 +172,11 @@ func nextOp(pl Pipeline, table uint8) Op {
 
 // lowerActions lowers a list of actions into ops.
 func (c *lowerCtx) lowerActions(list []*action, inCommit bool) ([]Op, error) {
-	ops := make([]Op, 0, len(list)+2)
+	return c.lowerActionsInto(make([]Op, 0, len(list)+2), list, inCommit)
+}
+
+// lowerActionsInto lowers a list of actions, appending to ops.
+func (c *lowerCtx) lowerActionsInto(ops []Op, list []*action, inCommit bool) ([]Op, error) {
 	for _, a := range list {
 		var err error
 		ops, err = c.lowerAction(ops, a, inCommit)
@@ -270,7 +314,14 @@ func (c *lowerCtx) lowerAction(ops []Op, a *action, inCommit bool) ([]Op, error)
 		return append(ops, op), nil
 	case aCTLB:
 		op := CTLB{Zone: c.ctZone(), Mark: a.name == "ct_lb_mark", Table: c.table + 1}
-		for _, d := range a.backends {
+		backends := a.backends
+		if a.backendsTmpl != "" {
+			var err error
+			if backends, err = c.templateBackends(a); err != nil {
+				return nil, err
+			}
+		}
+		for _, d := range backends {
 			b := LBBackend{IP: constIP(d.ip)}
 			if d.port > 0 {
 				b.Port = uint16(d.port)
@@ -323,6 +374,36 @@ func constIP(c constant) []byte {
 		return cloneBytes(c.val[12:])
 	}
 	return cloneBytes(c.val[:])
+}
+
+// templateBackends substitutes the template variables of a ct_lb backends
+// list written with them (their values as text, as ovn-controller
+// substitutes them before parsing) and parses the result.
+func (c *lowerCtx) templateBackends(a *action) ([]lbDst, error) {
+	var sb strings.Builder
+	l := newLexer(a.backendsTmpl)
+	for ; l.tok.kind != tEOF; l.next() {
+		if l.tok.kind != tTemplate {
+			sb.WriteString(l.tok.text())
+			continue
+		}
+		name := l.tok.s
+		if c.r == nil {
+			return nil, errorf("^"+name, "template variables need a resolver")
+		}
+		c.deps.add(depTemplate, name)
+		v, ok := c.r.TemplateVar(name)
+		if !ok {
+			return nil, errorf("^"+name, "undefined template variable")
+		}
+		sb.WriteString(v)
+	}
+	text := sb.String()
+	as, err := parseActions("ct_lb(backends=" + text + ");")
+	if err != nil || len(as.list) != 1 || as.list[0].backendsTmpl != "" {
+		return nil, errorf(a.String(), "template backends %q are not a list of addresses", text)
+	}
+	return as.list[0].backends, nil
 }
 
 func (c *lowerCtx) lowerAssign(ops []Op, a *action, inCommit bool) ([]Op, error) {
@@ -401,11 +482,13 @@ func (c *lowerCtx) lowerAssign(ops []Op, a *action, inCommit bool) ([]Op, error)
 	for _, p := range ps {
 		pv := shiftBits(val.v, p.lo, p.n, p.off)
 		pm := shiftBits(val.m, p.lo, p.n, p.off)
-		n := p.field.Bytes()
-		buf := c.constBytes(2 * n)
-		copy(buf, pv[16-n:])
-		copy(buf[n:], pm[16-n:])
-		ops = append(ops, SetField{Field: p.field, Value: buf[:n:n], Mask: buf[n:]})
+		ops = append(ops, boxOp(c.boxes().sets, setKey{p.field, pv, pm}, func() Op {
+			n := p.field.Bytes()
+			buf := c.constBytes(2 * n)
+			copy(buf, pv[16-n:])
+			copy(buf[n:], pm[16-n:])
+			return SetField{Field: p.field, Value: buf[:n:n], Mask: buf[n:]}
+		}))
 	}
 	return ops, nil
 }
@@ -450,9 +533,11 @@ func (c *lowerCtx) lowerMove(ops []Op, dst, src fieldRef, swap bool) ([]Op, erro
 		doff := dp[i].off + (b - dp[i].lo)
 		soff := sp[j].off + (b - sp[j].lo)
 		if swap {
-			ops = append(ops, Swap{A: dp[i].field, AOff: uint16(doff), B: sp[j].field, BOff: uint16(soff), NBits: uint16(n)})
+			op := Swap{A: dp[i].field, AOff: uint16(doff), B: sp[j].field, BOff: uint16(soff), NBits: uint16(n)}
+			ops = append(ops, boxOp(c.boxes().swaps, op, func() Op { return op }))
 		} else {
-			ops = append(ops, Move{Src: sp[j].field, SrcOff: uint16(soff), Dst: dp[i].field, DstOff: uint16(doff), NBits: uint16(n)})
+			op := Move{Src: sp[j].field, SrcOff: uint16(soff), Dst: dp[i].field, DstOff: uint16(doff), NBits: uint16(n)}
+			ops = append(ops, boxOp(c.boxes().moves, op, func() Op { return op }))
 		}
 		b = end
 	}
@@ -746,8 +831,11 @@ func (c *lowerCtx) lowerResult(ops []Op, a *action) ([]Op, error) {
 			return nil, err
 		}
 		op := Select{Dst: dst}
+		if a.actionExt != nil && a.hasHash {
+			op.HashFields = strings.Split(a.hashFields, ",")
+		}
 		for i, arg := range a.args {
-			if arg.name == "hash_fields" || arg.name == "values" {
+			if arg.name != "" {
 				return nil, errorf(a.String(), "select(%s=...) is not supported", arg.name)
 			}
 			v, err := argUint(a, i, 1<<uint(dst.NBits)-1)

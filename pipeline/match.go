@@ -191,6 +191,84 @@ type parser struct {
 	// together, so a few allocations serve a whole AST.
 	exprs []expr
 	acts  []action
+	// ar, when set, supplies the nodes instead, from memory reused by the
+	// next parse: for a string parsed once and dropped after one lowering.
+	ar *parseArena
+	// Operands of the && / || chains being parsed (nested chains push
+	// above their parent's and pop back), copied out at the chain's end.
+	stk    []*expr
+	stkBuf [8]*expr
+}
+
+// parseArena holds the AST nodes of throwaway parses: reset after each
+// lowering, its chunks serve the next parse, so a string that northd wrote
+// once (nearly all of them: they name ports and addresses) costs no
+// garbage. Nothing may refer to its nodes after reset: lowering copies what
+// it keeps.
+type parseArena struct {
+	exprs   []expr
+	acts    []action
+	exts    []actionExt
+	eptrs   []*expr
+	aptrs   []*action
+	hdr     actions
+	prereqs []string
+	astk    []*action
+	mp      parser // the parsers themselves (they escape)
+	ap      actParser
+}
+
+func (a *parseArena) reset() {
+	a.exprs, a.acts, a.exts = a.exprs[:0], a.acts[:0], a.exts[:0]
+	a.eptrs, a.aptrs, a.astk = a.eptrs[:0], a.aptrs[:0], a.astk[:0]
+}
+
+// grow returns s with room for one more element: a new chunk when full
+// (the old one stays valid for the nodes already handed out).
+func grow[T any](s []T) []T {
+	if len(s) == cap(s) {
+		return make([]T, 0, max(64, 2*cap(s)))
+	}
+	return s
+}
+
+func (a *parseArena) newExpr(k exprKind) *expr {
+	a.exprs = grow(a.exprs)
+	a.exprs = a.exprs[:len(a.exprs)+1]
+	e := &a.exprs[len(a.exprs)-1]
+	*e = expr{kind: k}
+	return e
+}
+
+func (a *parseArena) newAction() *action {
+	a.acts = grow(a.acts)
+	a.acts = a.acts[:len(a.acts)+1]
+	x := &a.acts[len(a.acts)-1]
+	*x = action{}
+	return x
+}
+
+func (a *parseArena) newExt() *actionExt {
+	a.exts = grow(a.exts)
+	a.exts = a.exts[:len(a.exts)+1]
+	x := &a.exts[len(a.exts)-1]
+	*x = actionExt{}
+	return x
+}
+
+// carve returns a copy of s in memory from chunk (capped at its length, so
+// an append never writes into a neighbour), or a new slice when chunk is
+// nil-managed (heap parses).
+func carve[T any](chunk *[]T, s []T, arena bool) []T {
+	if !arena || len(s) > 256 {
+		return append([]T(nil), s...)
+	}
+	if cap(*chunk)-len(*chunk) < len(s) {
+		*chunk = make([]T, 0, max(256, 2*cap(*chunk)))
+	}
+	l := len(*chunk)
+	*chunk = append(*chunk, s...)
+	return (*chunk)[l : l+len(s) : l+len(s)]
 }
 
 // reserveExprs sizes the first chunk of expression nodes for s: one per
@@ -206,6 +284,9 @@ func (p *parser) reserveExprs(s string) {
 
 // newExpr returns a new node of kind k.
 func (p *parser) newExpr(k exprKind) *expr {
+	if p.ar != nil {
+		return p.ar.newExpr(k)
+	}
 	if len(p.exprs) == cap(p.exprs) {
 		p.exprs = make([]expr, 0, 4)
 	}
@@ -217,6 +298,9 @@ func (p *parser) newExpr(k exprKind) *expr {
 
 // newAction returns a new, empty action.
 func (p *parser) newAction() *action {
+	if p.ar != nil {
+		return p.ar.newAction()
+	}
 	if len(p.acts) == cap(p.acts) {
 		p.acts = make([]action, 0, 4)
 	}
@@ -256,9 +340,18 @@ func (p *parser) expect(k tokKind) bool {
 const maxDepth = 64
 
 // parseMatch parses a match expression.
-func parseMatch(s string) (*expr, error) {
-	p := &parser{}
-	p.reserveExprs(s)
+func parseMatch(s string) (*expr, error) { return parseMatchIn(s, nil) }
+
+// parseMatchIn parses a match expression into ar (nil: new memory).
+func parseMatchIn(s string, ar *parseArena) (*expr, error) {
+	var p *parser
+	if ar != nil {
+		ar.mp = parser{ar: ar}
+		p = &ar.mp
+	} else {
+		p = &parser{}
+		p.reserveExprs(s)
+	}
 	p.l.init(s)
 	e := p.parseOr(0)
 	if p.err == nil && p.l.tok.kind != tEOF {
@@ -273,17 +366,18 @@ func parseMatch(s string) (*expr, error) {
 func (p *parser) parseOr(depth int) *expr {
 	if depth > maxDepth {
 		p.fail("expression nests too deeply")
-		return &expr{kind: eFalse}
+		return p.newExpr(eFalse)
 	}
 	first := p.parseAnd(depth)
 	if p.tok().kind != tOr {
 		return first
 	}
 	e := p.newExpr(eOr)
-	e.subs = append(make([]*expr, 0, 4), first)
+	base := p.push(first)
 	for p.err == nil && p.accept(tOr) {
-		e.subs = append(e.subs, p.parseAnd(depth))
+		p.stk = append(p.stk, p.parseAnd(depth))
 	}
+	e.subs = p.pop(base)
 	if p.tok().kind == tAnd {
 		p.fail("&& and || must be parenthesised when used together")
 	}
@@ -296,23 +390,49 @@ func (p *parser) parseAnd(depth int) *expr {
 		return first
 	}
 	e := p.newExpr(eAnd)
-	e.subs = append(make([]*expr, 0, 4), first)
+	base := p.push(first)
 	for p.err == nil && p.accept(tAnd) {
-		e.subs = append(e.subs, p.parseNot(depth))
+		p.stk = append(p.stk, p.parseNot(depth))
 	}
+	e.subs = p.pop(base)
 	if p.tok().kind == tOr {
 		p.fail("&& and || must be parenthesised when used together")
 	}
 	return e
 }
 
+// push starts a chain of operands with first; it returns the chain's base.
+func (p *parser) push(first *expr) int {
+	if p.stk == nil {
+		p.stk = p.stkBuf[:0]
+	}
+	p.stk = append(p.stk, first)
+	return len(p.stk) - 1
+}
+
+// pop ends the chain that started at base and returns its operands.
+func (p *parser) pop(base int) []*expr {
+	var out []*expr
+	if p.ar != nil {
+		out = carve(&p.ar.eptrs, p.stk[base:], true)
+	} else {
+		out = carve(nil, p.stk[base:], false)
+	}
+	clear(p.stk[base:])
+	p.stk = p.stk[:base]
+	return out
+}
+
 func (p *parser) parseNot(depth int) *expr {
 	if p.accept(tNot) {
 		if depth > maxDepth {
 			p.fail("expression nests too deeply")
-			return &expr{kind: eFalse}
+			return p.newExpr(eFalse)
 		}
-		return &expr{kind: eNot, subs: []*expr{p.parseNot(depth + 1)}}
+		sub := p.parseNot(depth + 1)
+		e := p.newExpr(eNot)
+		e.subs = p.pop(p.push(sub))
+		return e
 	}
 	return p.parsePrimary(depth)
 }
@@ -334,26 +454,28 @@ func (p *parser) parsePrimary(depth int) *expr {
 		if t.fmt == fmtDecimal && (isZero || v == one) {
 			p.l.next()
 			if isZero {
-				return &expr{kind: eFalse}
+				return p.newExpr(eFalse)
 			}
-			return &expr{kind: eTrue}
+			return p.newExpr(eTrue)
 		}
 		p.fail("constant %s where a field or predicate was expected", t.text())
-		return &expr{kind: eFalse}
+		return p.newExpr(eFalse)
 	case tID:
 		if t.s == "is_chassis_resident" {
 			p.l.next()
 			p.expect(tLParen)
 			port := p.tok().s
 			if !p.expect(tString) {
-				return &expr{kind: eFalse}
+				return p.newExpr(eFalse)
 			}
 			p.expect(tRParen)
-			return &expr{kind: eResident, port: port}
+			e := p.newExpr(eResident)
+			e.port = port
+			return e
 		}
 		f := p.parseFieldRef()
 		if p.err != nil {
-			return &expr{kind: eFalse}
+			return p.newExpr(eFalse)
 		}
 		var op relop
 		switch p.tok().kind {
@@ -396,7 +518,7 @@ func (p *parser) parsePrimary(depth int) *expr {
 		return e
 	}
 	p.fail("expecting a field, predicate or '(', found %q", t.text())
-	return &expr{kind: eFalse}
+	return p.newExpr(eFalse)
 }
 
 // parseFieldRef parses NAME or NAME[i] or NAME[lo..hi].

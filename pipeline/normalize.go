@@ -473,8 +473,8 @@ func subRange(s *symbol, f fieldRef) (lo, width int, err error) {
 // values of the given width (right-aligned). Unknown port names are left out.
 func (ctx *expandCtx) resolveConsts(s *symbol, width int, consts []constant, e *expr) ([]mval, error) {
 	var out []mval
-	if len(consts) == 1 && consts[0].kind == cInt {
-		out = ctx.one[:0]
+	if len(consts) == 1 && (consts[0].kind == cInt || consts[0].kind == cString) {
+		out = ctx.one[:0] // one value at most
 	} else {
 		out = make([]mval, 0, len(consts))
 	}

@@ -22,10 +22,11 @@ func newTestResolver() *testResolver {
 		mcast: map[string]uint32{"1/_MC_flood": 32768, "1/_MC_unknown": 32769},
 		addrSets: map[string][]string{"as1": {"10.0.0.1", "10.0.0.2", "192.0.2.0/24"}, "as6": {"fd00::1"}, "empty": {},
 			"big": {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"}},
-		groups:    map[string][]string{"1_pg1": {"p1", "p2"}, "pg2": {"p3", "lrp1"}},
-		templates: map[string]string{"vip": "203.0.113.1", "port": "80"},
-		resident:  map[string]bool{"cr-lrp1": true},
-		routers:   map[uint32]bool{2: true},
+		groups: map[string][]string{"1_pg1": {"p1", "p2"}, "pg2": {"p3", "lrp1"}},
+		templates: map[string]string{"vip": "203.0.113.1", "port": "80",
+			"backends": "192.0.2.10:8080,192.0.2.11:8080", "bip": "192.0.2.12", "bport": "8081", "b6": "[2001:db8::5]:443"},
+		resident: map[string]bool{"cr-lrp1": true},
+		routers:  map[uint32]bool{2: true},
 	}
 }
 
