@@ -42,7 +42,13 @@ func (d *Datapath) linkPin(ifname string, h Hook) string {
 // by an earlier run for the same device is updated in place (no gap, no
 // second attachment); otherwise a new link is made and pinned. A kernel
 // without TCX (before 6.6) gets the tc clsact filter instead (AttachTC).
+// A VIF's device also gets GRO (see enableGRO).
 func (d *Datapath) Attach(ifname string, ifindex int, h Hook) error {
+	if h == HookVIF {
+		if err := enableGRO(ifname); err != nil {
+			return err
+		}
+	}
 	pin := d.linkPin(ifname, h)
 	prog := d.program(h)
 	if l, err := link.LoadPinnedLink(pin, nil); err == nil {

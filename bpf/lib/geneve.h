@@ -171,7 +171,9 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		return -OVNBPF_DROP_ENCAP;
 	o = &s->out[pick & (OVNBPF_MAX_OUT - 1)];
 	s->need_neigh = 0;
-	gso = skb->gso_segs > 1;
+	/* gso_size, not gso_segs: a VM's GSO packet (tap, virtio header) comes
+	 * with gso_segs 0, and adjust_room zeroes it */
+	gso = skb->gso_size != 0;
 	if (first) {
 		/* adjust_room also makes skb->protocol the outer one (IPv4), which
 		 * bpf_redirect_neigh routes by: an IPv6 frame given room with
@@ -179,10 +181,14 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		if (gso || skb->protocol == bpf_htons(ETH_P_IPV6)) {
 			struct ethhdr ieth;
 			__u64 fl = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
-				   BPF_F_ADJ_ROOM_ENCAP_L2_ETH | BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN);
+				   BPF_F_ADJ_ROOM_ENCAP_L2_ETH | BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN) |
+				   BPF_F_ADJ_ROOM_FIXED_GSO;
 
 			/* room after the MAC header keeps GSO working: the kernel marks
-			 * the packet as UDP-tunnelled and segments the inner frame */
+			 * the packet as UDP-tunnelled and segments the inner frame.
+			 * FIXED_GSO: gso_size is the inner segment's, as the VM sent it
+			 * (its MTU leaves room for Geneve); by default the kernel would
+			 * shrink every segment by the header's length */
 			if (bpf_skb_load_bytes(skb, 0, &ieth, sizeof(ieth)))
 				return -OVNBPF_DROP_ENCAP;
 			if (bpf_skb_adjust_room(skb, GENEVE_ENCAP_LEN, BPF_ADJ_ROOM_MAC, fl))
@@ -279,7 +285,10 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		fib->ipv4_src = cfg->encap_ip;
 		fib->ipv4_dst = o->chassis_ip;
 		fib->ifindex = cfg->underlay_ifindex;
-		fib->tot_len = bpf_ntohs(h.ip.tot_len);
+		/* a GSO packet is checked by the kernel against the device
+		 * (segment by segment) when tot_len is 0; its own length would
+		 * answer FRAG_NEEDED */
+		fib->tot_len = skb->gso_size ? 0 : bpf_ntohs(h.ip.tot_len);
 		rc = bpf_fib_lookup(skb, fib, sizeof(*fib), BPF_FIB_LOOKUP_OUTPUT);
 		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH || rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
 			/* the neighbour is not resolved yet, or the helper refuses to look
@@ -402,9 +411,17 @@ static __always_inline int geneve_pop(struct __sk_buff *skb, __u32 inner_off)
 		return -OVNBPF_DROP_DECAP;
 	if (bpf_skb_store_bytes(skb, 0, &ieth, sizeof(ieth), 0))
 		return -OVNBPF_DROP_DECAP;
-	/* bytes after the (now inner) MAC header up to the inner L3 go */
-	if (bpf_skb_adjust_room(skb, -(__s32)strip, BPF_ADJ_ROOM_MAC, 0))
+	/* bytes after the (now inner) MAC header up to the inner L3 go.
+	 * FIXED_GSO: a GSO packet keeps its inner segment size (by default the
+	 * kernel would grow it by the header's length). NO_CSUM_RESET + DEC:
+	 * what the kernel's UDP receive does, the outer UDP checksum's level
+	 * of a CHECKSUM_UNNECESSARY packet is used up and inner levels stay
+	 * verified (by default all would be dropped and the receiver would sum
+	 * the payload again); CHECKSUM_PARTIAL (a GRO packet) is kept as is. */
+	if (bpf_skb_adjust_room(skb, -(__s32)strip, BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_NO_CSUM_RESET))
 		return -OVNBPF_DROP_DECAP;
+	bpf_csum_level(skb, BPF_CSUM_LEVEL_DEC);
 	return 0;
 }
 #endif

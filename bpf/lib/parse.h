@@ -102,6 +102,10 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct ovnbpf_work *s
 		__builtin_memcpy(&k->tp_src, &th[0], 2);
 		__builtin_memcpy(&k->tp_dst, &th[2], 2);
 		k->tcp_flags = bpf_htons(((__u16)(th[12] & 0x0f) << 8) | th[13]);
+		/* a GSO packet (a VIF's GRO): check_pkt_larger compares one
+		 * segment, headers included, as OVS's kernel datapath does */
+		if (skb->gso_size && off + (th[12] >> 4) * 4 + skb->gso_size < s->pkt_len)
+			s->pkt_len = off + (th[12] >> 4) * 4 + skb->gso_size;
 		return 0;
 	}
 	case IPPROTO_UDP: {
@@ -111,6 +115,8 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct ovnbpf_work *s
 			return -OVNBPF_DROP_PARSE_UDP;
 		k->tp_src = uh.source;
 		k->tp_dst = uh.dest;
+		if (skb->gso_size && off + sizeof(uh) + skb->gso_size < s->pkt_len)
+			s->pkt_len = off + sizeof(uh) + skb->gso_size;
 		return 0;
 	}
 	case IPPROTO_SCTP: {

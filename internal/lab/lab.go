@@ -309,6 +309,12 @@ func (l *Lab) makeUnderlay() error {
 	return runAll(
 		[]string{"ip", "-n", ns, "link", "add", "br-ul", "type", "bridge"},
 		[]string{"ip", "-n", ns, "link", "set", "br-ul", "up"},
+		// The underlay stands for a physical switch: no host firewall on it.
+		// With br_netfilter in the kernel every bridged frame would go
+		// through the IP stack's hooks (and a route lookup) in this namespace.
+		// -e: kernels without br_netfilter have no such keys.
+		[]string{"ip", "netns", "exec", ns, "sysctl", "-qew", "net.bridge.bridge-nf-call-iptables=0",
+			"net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0"},
 	)
 }
 
@@ -371,6 +377,17 @@ func (l *Lab) startChassis(c *Chassis, ovnbpfd string) error {
 		[]string{"ip", "-n", ns, "link", "set", "dev", "ul0", "up"},
 	); err != nil {
 		return err
+	}
+	if c.Flavour == FlavourOVS {
+		// Frames to an OVS chassis leave the bridge as a NIC would put them on
+		// the wire: segmented and with their checksums filled in. veth would
+		// pass a GSO packet (an ovnbpf chassis' GRO'd TCP in Geneve) whole,
+		// and the userspace datapath reads its raw socket one MTU-sized frame
+		// at a time, checksums as they are.
+		if err := run("ip", "netns", "exec", uns, "ethtool", "-K", c.Name, "tx", "off",
+			"tx-udp_tnl-segmentation", "off", "tx-udp_tnl-csum-segmentation", "off"); err != nil {
+			return err
+		}
 	}
 	// The chassis' local configuration database, as on any OVN host.
 	db := filepath.Join(d, "conf.db")

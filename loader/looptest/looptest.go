@@ -417,8 +417,21 @@ func (h *Harness) TxPackets(dev string) int {
 // more: see Run for every copy.
 func (h *Harness) Exec(prog *ebpf.Program, ifindex uint32, pkt []byte) (uint32, []byte) {
 	h.T.Helper()
+	return h.exec(prog, pkt, skbCtx{IngressIfindex: ifindex, Ifindex: ifindex})
+}
+
+// ExecGSO is Exec for a packet that GRO merged from segs segments of
+// gsoSize bytes. BPF_PROG_TEST_RUN sets no GSO type: helpers that need one
+// (bpf_skb_adjust_room) refuse such a packet.
+func (h *Harness) ExecGSO(prog *ebpf.Program, ifindex uint32, pkt []byte, gsoSize, segs uint32) (uint32, []byte) {
+	h.T.Helper()
+	return h.exec(prog, pkt, skbCtx{IngressIfindex: ifindex, Ifindex: ifindex, GSOSize: gsoSize, GSOSegs: segs})
+}
+
+func (h *Harness) exec(prog *ebpf.Program, pkt []byte, ctx skbCtx) (uint32, []byte) {
+	h.T.Helper()
 	out := make([]byte, len(pkt)+512)
-	opts := &ebpf.RunOptions{Data: pkt, DataOut: out, Context: skbCtx{IngressIfindex: ifindex, Ifindex: ifindex}}
+	opts := &ebpf.RunOptions{Data: pkt, DataOut: out, Context: ctx}
 	ret, err := prog.Run(opts)
 	if err != nil {
 		h.T.Fatalf("test run: %v", err)

@@ -464,32 +464,42 @@ func TestPrivilegedIPv6(t *testing.T) {
 func TestPrivilegedTCPIperf(t *testing.T) { scenario(t, tcpIperf) }
 
 func tcpIperf(e *env) {
-	t := e.t
 	for _, pair := range [][2]string{{"vm1", "vm4"}, {"vm4", "vm1"}} {
-		from, to := pair[0], pair[1]
-		addr := ip(e.vm[to].Addr)
-		srv, err := e.lab.ExecCommand(to, []string{"iperf3", "-s", "-B", addr})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Start(); err != nil {
-			t.Fatal(err)
-		}
-		// Retry only while the server is not listening yet.
-		var out string
-		for try := 0; try < 30; try++ {
-			out, err = e.sh(from, "iperf3", "-c", addr, "-t", "2", "-b", "200M", "--connect-timeout", "2000")
-			if err == nil || !strings.Contains(out, "unable to connect") {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		_ = srv.Process.Kill()
-		_ = srv.Wait()
-		if err != nil || !strings.Contains(out, "receiver") {
-			t.Fatalf("iperf3 %s -> %s (routed, across chassis): %v\n%s", from, to, err, lastLines(out))
+		if out, err := e.iperf(pair[0], pair[1], "-t", "2", "-b", "200M"); err != nil {
+			e.t.Fatalf("iperf3 %s -> %s (routed, across chassis): %v\n%s", pair[0], pair[1], err, lastLines(out))
 		}
 	}
+}
+
+// iperf runs an iperf3 client in from against a server in to (client args
+// added) and returns the client's output.
+func (e *env) iperf(from, to string, args ...string) (string, error) {
+	addr := ip(e.vm[to].Addr)
+	srv, err := e.lab.ExecCommand(to, []string{"iperf3", "-s", "-B", addr})
+	if err != nil {
+		return "", err
+	}
+	if err := srv.Start(); err != nil {
+		return "", err
+	}
+	defer func() {
+		_ = srv.Process.Kill()
+		_ = srv.Wait()
+	}()
+	// Retry only while the server is not listening yet.
+	var out string
+	argv := append([]string{"iperf3", "-c", addr, "--connect-timeout", "2000"}, args...)
+	for try := 0; try < 30; try++ {
+		out, err = e.sh(from, argv...)
+		if err == nil || !strings.Contains(out, "unable to connect") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err == nil && !strings.Contains(out, "receiver") {
+		err = fmt.Errorf("no receiver report")
+	}
+	return out, err
 }
 
 // A VM moves from hv2 to hv1: the port's binding follows and traffic with it.
