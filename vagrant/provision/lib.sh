@@ -49,6 +49,10 @@ install_binaries() {
 # set_external_ids configures this chassis the way ovn-controller reads it.
 #   set_external_ids SYSTEM_ID ENCAP_IP SB_REMOTE
 set_external_ids() {
+	# Debian's ovsdb-server unit (ovs-ctl --system-id=random) writes
+	# system-id.conf's content into external_ids:system-id at every start:
+	# pin it there too, or a restart of ovsdb-server renames the chassis.
+	echo "$1" >/etc/openvswitch/system-id.conf
 	ovs-vsctl --no-wait set Open_vSwitch . \
 		external_ids:system-id="$1" \
 		external_ids:hostname="$1" \
