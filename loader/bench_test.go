@@ -62,6 +62,10 @@ func BenchmarkDatapath(b *testing.B) {
 		{"L2RemoteGeneve", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm3MAC, "10.0.0.1", "10.0.0.3", 64)},
 		{"Routed", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, r0sw0, "10.0.0.1", "10.0.1.4", 64)},
 		{"Flood8", "f0", h.D.Objs.OvnbpfVifIngress, arpRequest(b, mac("00:00:00:00:0f:00"), "10.9.0.1", "10.9.0.99")},
+		// decap from a remote chassis to vm1 (outer UDP checksum on, as OVS
+		// sends it): a small inner packet and a 1400-byte one
+		{"GeneveDecap", "", h.D.Objs.OvnbpfUnderlayIngress, ovsGeneveFrame(b, looptest.RemoteMAC, icmpPacket(b, vm3MAC, vm1MAC, "10.0.0.3", "10.0.0.1", 64))},
+		{"GeneveDecap1400", "", h.D.Objs.OvnbpfUnderlayIngress, ovsGeneveFrame(b, looptest.RemoteMAC, udpPayloadPacket(b, vm3MAC, vm1MAC, "10.0.0.3", "10.0.0.1", 1400))},
 	}
 	// the pipeline itself: every packet a new flow (UDP source ports cycle
 	// through more flows than the test's flow cache holds)
@@ -146,6 +150,17 @@ func udpPacket(t testing.TB, src, dst net.HardwareAddr, sip, dip string, sport u
 		t.Fatal(err)
 	}
 	return serialize(t, eth, ip, u, gopacket.Payload([]byte("ovnbpf")))
+}
+
+func udpPayloadPacket(t testing.TB, src, dst net.HardwareAddr, sip, dip string, size int) []byte {
+	eth := &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: net.ParseIP(sip).To4(), DstIP: net.ParseIP(dip).To4()}
+	u := &layers.UDP{SrcPort: 5001, DstPort: 5201}
+	if err := u.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	return serialize(t, eth, ip, u, gopacket.Payload(make([]byte, size)))
 }
 
 // vifName binds a logical port to a new device of the same name.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/ovnbpf/ovnbpf/internal/testutil"
 	"github.com/ovnbpf/ovnbpf/loader"
 )
@@ -44,5 +46,46 @@ func TestPrivilegedVerifierStats(t *testing.T) {
 			t.Errorf("%s: not loaded", p)
 		}
 		t.Logf("%-24s %7d instructions processed by the verifier", p, n)
+	}
+}
+
+// An upgrade whose maps changed layout over the pins of an older datapath:
+// the load starts every map afresh (and says which ones did not fit), and
+// the next load of the same layout reuses the pins again.
+func TestPrivilegedLoadReplacesPinsOfAnotherLayout(t *testing.T) {
+	testutil.Privileged(t)
+	dir := testPinDir(t)
+	portsID := func(d *loader.Datapath) ebpf.MapID {
+		t.Helper()
+		info, err := d.Objs.OvnbpfPorts.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := info.ID()
+		return id
+	}
+	load := func(macbind uint32) (*loader.Datapath, ebpf.MapID) {
+		t.Helper()
+		d, err := loader.Load(dir, &loader.Options{MaxEntries: map[string]uint32{"ovnbpf_macbind": macbind}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d, portsID(d)
+	}
+	old, oldID := load(64)
+	if len(old.Replaced) != 0 {
+		t.Fatalf("fresh pin directory: replaced %v", old.Replaced)
+	}
+	upgraded, newID := load(128)
+	if fmt.Sprint(upgraded.Replaced) != "[ovnbpf_macbind]" {
+		t.Errorf("replaced %v, want [ovnbpf_macbind]", upgraded.Replaced)
+	}
+	if newID == oldID {
+		t.Errorf("ovnbpf_ports kept (id %d) beside a replaced map", oldID)
+	}
+	again, againID := load(128)
+	if len(again.Replaced) != 0 || againID != newID {
+		t.Errorf("same layout: replaced %v, ports id %d then %d", again.Replaced, newID, againID)
 	}
 }

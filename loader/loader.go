@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -32,6 +33,10 @@ func PinDir(systemID string) string { return filepath.Join(PinRoot, systemID) }
 type Datapath struct {
 	PinDir string
 	Objs   maps.DatapathObjects
+	// Replaced names the pinned maps that were left from a datapath of
+	// another layout (an upgrade): all maps then start empty, for the daemon
+	// to program again.
+	Replaced []string
 }
 
 // Options change what Load does.
@@ -65,7 +70,11 @@ func Load(pinDir string, opts *Options) (*Datapath, error) {
 	if err := os.MkdirAll(pinDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating pin directory: %w", err)
 	}
-	d := &Datapath{PinDir: pinDir}
+	replaced, err := dropIncompatiblePins(spec, pinDir)
+	if err != nil {
+		return nil, err
+	}
+	d := &Datapath{PinDir: pinDir, Replaced: replaced}
 	copts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}}
 	if opts.LogVerifier {
 		copts.Programs.LogLevel = ebpf.LogLevelStats
@@ -86,6 +95,47 @@ func Load(pinDir string, opts *Options) (*Datapath, error) {
 		return nil, fmt.Errorf("wiring emit tail call: %w", err)
 	}
 	return d, nil
+}
+
+// dropIncompatiblePins removes every pinned map of pinDir when one of them
+// no longer matches the spec (its key, value or size changed between
+// versions): reusing it would refuse the load, and keeping the others would
+// leave tables that point into entries that are gone. The links stay, so the
+// old programs forward until the new ones replace them.
+func dropIncompatiblePins(spec *ebpf.CollectionSpec, pinDir string) ([]string, error) {
+	var incompatible []string
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, name), nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading pinned map %s: %w", name, err)
+		}
+		err = ms.Compatible(m)
+		m.Close()
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			incompatible = append(incompatible, name)
+		} else if err != nil {
+			return nil, fmt.Errorf("checking pinned map %s: %w", name, err)
+		}
+	}
+	if len(incompatible) == 0 {
+		return nil, nil
+	}
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		if err := os.Remove(filepath.Join(pinDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("removing pinned map %s of an older layout: %w", name, err)
+		}
+	}
+	sort.Strings(incompatible)
+	return incompatible, nil
 }
 
 func tail(lines []string, n int) []string {

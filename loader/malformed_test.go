@@ -87,8 +87,8 @@ func TestPrivilegedMalformedDroppedAndCounted(t *testing.T) {
 	}
 	frame := ovsGeneveFrame(t, ul.HardwareAddr, nil)[:14+20+8+4]
 	binary.BigEndian.PutUint16(frame[16:], 20+8+4)
-	binary.BigEndian.PutUint16(frame[24:], 0)
-	binary.BigEndian.PutUint16(frame[24:], ^checksum16(frame[14:34]))
+	binary.BigEndian.PutUint16(frame[14+20+4:], 8+4)
+	resum(frame)
 	before := h.Drops()["parse_geneve"]
 	if ret, _ := h.Exec(h.D.Objs.OvnbpfUnderlayIngress, h.Devs["ul0"], frame); ret != looptest.ActShot || h.Drops()["parse_geneve"] != before+1 {
 		t.Errorf("truncated Geneve: verdict %d drops %v", ret, h.Drops())

@@ -93,7 +93,10 @@ const (
 	DatapathOvnbpfDropReasonOVNBPF_DROP_NO_SCRATCH      DatapathOvnbpfDropReason = 30
 	DatapathOvnbpfDropReasonOVNBPF_DROP_REDIRECT        DatapathOvnbpfDropReason = 31
 	DatapathOvnbpfDropReasonOVNBPF_DROP_PORT_SEC        DatapathOvnbpfDropReason = 32
-	DatapathOvnbpfDropReasonOVNBPF_DROP__MAX            DatapathOvnbpfDropReason = 33
+	DatapathOvnbpfDropReasonOVNBPF_DROP_TUNNEL_IP4      DatapathOvnbpfDropReason = 33
+	DatapathOvnbpfDropReasonOVNBPF_DROP_TUNNEL_UDP      DatapathOvnbpfDropReason = 34
+	DatapathOvnbpfDropReasonOVNBPF_DROP_TUNNEL_CSUM     DatapathOvnbpfDropReason = 35
+	DatapathOvnbpfDropReasonOVNBPF_DROP__MAX            DatapathOvnbpfDropReason = 36
 )
 
 type DatapathOvnbpfFdbKey struct {

@@ -329,6 +329,8 @@ have_nh:
 	return ifindex;
 }
 
+#include "tunnel_rx.h"
+
 struct geneve_rx {
 	__u32 vni;
 	__u32 inport;
@@ -347,7 +349,7 @@ static __always_inline int geneve_parse(struct __sk_buff *skb, const struct ovnb
 	struct udphdr uh;
 	__u8 g[8];
 	__u32 off, opt_end, hl;
-	int found = 0;
+	int found = 0, ret;
 
 	if (load_hdr(skb, 0, &eh, sizeof(eh)) || eh.h_proto != bpf_htons(ETH_P_IP))
 		return 0;
@@ -356,11 +358,16 @@ static __always_inline int geneve_parse(struct __sk_buff *skb, const struct ovnb
 	if (ih.protocol != IPPROTO_UDP || ih.daddr != cfg->encap_ip || ih.version != 4)
 		return 0;
 	hl = ih.ihl * 4;
-	if (hl < 20 || (bpf_ntohs(ih.frag_off) & 0x3fff))
+	if (hl < 20)
+		return -OVNBPF_DROP_TUNNEL_IP4;  /* the host would drop it too */
+	if (bpf_ntohs(ih.frag_off) & 0x3fff)
 		return 0;  /* fragments are the host's to reassemble */
 	off = ETH_HLEN + hl;
 	if (load_hdr(skb, off, &uh, sizeof(uh)) || uh.dest != bpf_htons(OVNBPF_GENEVE_PORT))
 		return 0;
+	ret = ovnbpf_tunnel_rx_check(skb, hl);
+	if (ret < 0)
+		return ret;
 	off += sizeof(uh);
 	if (load_hdr(skb, off, g, sizeof(g)))
 		return -OVNBPF_DROP_PARSE_GENEVE;

@@ -119,6 +119,9 @@ enum ovnbpf_drop_reason {
 	OVNBPF_DROP_NO_SCRATCH,
 	OVNBPF_DROP_REDIRECT,         /* the kernel refused a copy (device gone) */
 	OVNBPF_DROP_PORT_SEC,         /* the drop that follows a failed check_*_port_sec */
+	OVNBPF_DROP_TUNNEL_IP4,       /* tunnel packet's outer IPv4: IHL, header checksum, total length */
+	OVNBPF_DROP_TUNNEL_UDP,       /* tunnel packet's outer UDP length is not its IPv4 payload's */
+	OVNBPF_DROP_TUNNEL_CSUM,      /* tunnel packet's outer UDP checksum is wrong */
 	OVNBPF_DROP__MAX,
 };
 
