@@ -2,12 +2,18 @@ package controller
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -25,23 +31,37 @@ import (
 // multicast maps with maps.State, and attaches the programs (loader) to the
 // VIFs and the underlay device. Apply returns once the maps hold the state.
 type BPFDatapath struct {
+	// mu keeps a dump (control socket) from reading the maps mid-apply.
+	mu   sync.Mutex
 	dp   *loader.Datapath
 	inst *maps.Installer
 	st   *maps.State
 	comp *pipeline.Compiler
 	res  *stateResolver
 
-	flows map[string]string // lflow uuid -> signature compiled
+	flows map[string]flowHash // lflow uuid -> signature compiled
 	// rows remembers which Southbound row (and local datapaths) each lflow
 	// was converted from: an unchanged row is not converted again.
-	rows     map[string]flowRow
+	rows map[string]flowRow
+	// the State maps and local datapaths the rows were derived from: the
+	// controller hands the same maps while nothing in them changed
+	lastFlows, lastGroups unsafe.Pointer
+	lastDPKeys            map[string]uint32
+	// full is set for a pass that rewrites everything and deletes what it
+	// did not write: an operator's recompute, and the first pass after
+	// start (the pins may hold state from a previous run).
+	full     bool
+	applied  bool
+	dps      map[uint32]uint32 // local datapath -> its localnet port (0: none) written
 	ports    map[[2]uint32]maps.Port
-	binds    map[vifKey][2]uint32 // device binding -> (dp, port)
+	binds    map[vifKey]binding // device binding -> port
+	lnErr    []string           // localnet ports that could not be bound, from the last Apply
 	mcast    map[[2]uint32]string
-	portsec  map[[2]uint32]string    // (dp, port) -> port_security written
-	psErrs   []string                // malformed port_security, from the last Apply
-	cfgErr   string                  // the underlay could not be set up fully
-	neighs   map[netip.Addr]neighRef // remote chassis -> the managed neighbour entry made for it
+	macs     map[maps.MACBindingKey]string // MAC binding -> MAC written
+	portsec  map[[2]uint32]string          // (dp, port) -> port_security written
+	psErrs   []string                      // malformed port_security, from the last Apply
+	cfgErr   string                        // the underlay could not be set up fully
+	neighs   map[netip.Addr]neighRef       // remote chassis -> the managed neighbour entry made for it
 	neighErr []string
 	attached map[string]int // ifname -> ifindex carrying a program
 	underlay string
@@ -55,12 +75,19 @@ type BPFDatapath struct {
 
 type flowRow struct {
 	row *sbdb.LogicalFlow
-	dps string
+	dps []uint32
 }
 
 type vifKey struct {
 	ifindex uint32
 	vlan    uint16
+}
+
+// binding is what a device (and VLAN) enters: a VIF's port, or a localnet
+// port (no conntrack zone, no nested-container flag).
+type binding struct {
+	dp, key  uint32
+	localnet bool
 }
 
 // NewBPFDatapath loads (or re-attaches to) the datapath pinned for this
@@ -84,11 +111,14 @@ func NewBPFDatapath(systemID string) (*BPFDatapath, error) {
 		return nil, fmt.Errorf("reading the installed tables: %w", err)
 	}
 	res := &stateResolver{}
-	return &BPFDatapath{dp: d, inst: inst, st: maps.NewState(&d.Objs.DatapathMaps),
-		comp: pipeline.NewCompiler(res), res: res, flows: map[string]string{}, rows: map[string]flowRow{},
-		ports: map[[2]uint32]maps.Port{}, binds: map[vifKey][2]uint32{}, mcast: map[[2]uint32]string{},
-		portsec: map[[2]uint32]string{}, neighs: map[netip.Addr]neighRef{},
-		attached: map[string]int{}, zones: map[string]uint16{}, tables: map[maps.TableID]bool{}}, nil
+	b := &BPFDatapath{dp: d, inst: inst, st: maps.NewState(&d.Objs.DatapathMaps),
+		comp: pipeline.NewCompiler(res), res: res, flows: map[string]flowHash{}, rows: map[string]flowRow{},
+		neighs: map[netip.Addr]neighRef{}, attached: map[string]int{}, zones: map[string]uint16{}}
+	b.resetWritten()
+	for _, id := range inst.InstalledTables() {
+		b.tables[id] = true // read back from the pins: the first pass removes those no longer wanted
+	}
+	return b, nil
 }
 
 // Problems returns what the last Apply skipped: lflows the compiler could
@@ -99,11 +129,16 @@ func (b *BPFDatapath) Problems() []string {
 		p = append(p, b.cfgErr)
 	}
 	p = append(p, b.neighErr...)
+	p = append(p, b.lnErr...)
 	return append(p, b.Unsupported...)
 }
 
 // PinDir is where the datapath is pinned.
 func (b *BPFDatapath) PinDir() string { return b.dp.PinDir }
+
+// ReplacedMaps names the pinned maps found with another layout (an upgrade)
+// at load: every map then started empty.
+func (b *BPFDatapath) ReplacedMaps() []string { return b.dp.Replaced }
 
 // Close releases the loaded objects; the pins stay (the datapath forwards).
 func (b *BPFDatapath) Close() error { return b.dp.Close() }
@@ -121,20 +156,56 @@ func (b *BPFDatapath) Cleanup(context.Context) error {
 	return loader.Unpin(b.dp.PinDir)
 }
 
+// resetWritten forgets what was written to the state maps: the next pass
+// writes everything again.
+func (b *BPFDatapath) resetWritten() {
+	b.dps, b.ports, b.binds = map[uint32]uint32{}, map[[2]uint32]maps.Port{}, map[vifKey]binding{}
+	b.mcast, b.macs, b.portsec = map[[2]uint32]string{}, map[maps.MACBindingKey]string{}, map[[2]uint32]string{}
+	if b.tables == nil {
+		b.tables = map[maps.TableID]bool{}
+	}
+	b.config = ""
+}
+
+// DumpMaps renders the maps canonically (ovnbpfctl dump-maps).
+func (b *BPFDatapath) DumpMaps() (*maps.Dump, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.DumpMaps(&b.dp.Objs.DatapathMaps)
+}
+
 // Apply makes the datapath forward s.
 func (b *BPFDatapath) Apply(ctx context.Context, s *State) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.full = s.Full || !b.applied
+	if b.full {
+		b.resetWritten()
+	}
+	if err := b.apply(s); err != nil {
+		return err
+	}
+	if b.full {
+		if err := b.prune(b.res.facts); err != nil {
+			return err
+		}
+	}
+	b.applied = true
+	return nil
+}
+
+func (b *BPFDatapath) apply(s *State) error {
 	facts := newResolverFacts(s)
-	if s.Full {
-		b.res.set(facts)
+	old := b.res.facts
+	b.res.set(facts)
+	if b.full {
 		b.comp.InvalidateAll()
-	} else {
-		b.invalidate(b.res.facts, facts)
-		b.res.set(facts)
+		old = nil
 	}
 	if err := b.applyConfig(s); err != nil {
 		return err
 	}
-	if err := b.applyFlows(s, facts); err != nil {
+	if err := b.applyFlows(s, old, facts); err != nil {
 		return err
 	}
 	return b.applyPorts(s, facts)
@@ -263,55 +334,66 @@ func linkWithAddr(ip netip.Addr) (netlink.Link, error) {
 }
 
 // applyFlows compiles what changed and installs the tables that changed.
-func (b *BPFDatapath) applyFlows(s *State, f *resolverFacts) error {
-	want := map[string]pipeline.LogicalFlow{}
-	keep := map[string]bool{} // unchanged since the last Apply
-	rows := make(map[string]flowRow, len(s.Flows))
-	for uuid, lf := range s.Flows {
-		dps := localDatapaths(lf, s, f)
-		if len(dps) == 0 {
-			continue
-		}
-		r := flowRow{row: lf, dps: fmt.Sprint(dps)}
-		rows[uuid] = r
-		if old, ok := b.rows[uuid]; ok && old == r && !s.Full {
-			keep[uuid] = true
-			continue
-		}
-		want[uuid] = toPipelineFlow(lf, dps)
-	}
-	b.rows = rows
+// Unchanged rows are recognised by identity (the mirror stores a new row
+// for every update), so a pass after a small change costs little more than
+// a walk of the flows, and none at all when the flows, the datapath groups
+// and the local datapaths are those of the previous pass.
+//
+// Names whose meaning changed (old -> f) are invalidated after the flows'
+// own changes: a flow whose datapaths shrank must first lose the datapaths
+// it left, or an invalidation would recompile it there again.
+func (b *BPFDatapath) applyFlows(s *State, old, f *resolverFacts) error {
+	flowsPtr, groupsPtr := mapPointer(s.Flows), mapPointer(s.DPGroups)
+	dpsSame := sameKeys(b.lastDPKeys, f.dpKey)
 	var upserts []pipeline.LogicalFlow
-	for uuid, pf := range want {
-		sig := flowSig(pf)
-		if b.flows[uuid] != sig {
-			upserts = append(upserts, pf)
-			b.flows[uuid] = sig
+	if flowsPtr != b.lastFlows || groupsPtr != b.lastGroups || !dpsSame {
+		groupsSame := groupsPtr == b.lastGroups && dpsSame
+		rows := make(map[string]flowRow, len(s.Flows))
+		for uuid, lf := range s.Flows {
+			prev, had := b.rows[uuid]
+			if had && prev.row == lf && (lf.LogicalDpGroup == nil && dpsSame || groupsSame) {
+				rows[uuid] = prev
+				continue
+			}
+			dps := localDatapaths(lf, s, f)
+			if len(dps) == 0 {
+				continue
+			}
+			rows[uuid] = flowRow{row: lf, dps: dps}
+			if had && prev.row == lf && slices.Equal(prev.dps, dps) {
+				continue
+			}
+			pf := toPipelineFlow(lf, dps)
+			if sig := flowSig(pf); b.flows[uuid] != sig {
+				upserts = append(upserts, pf)
+				b.flows[uuid] = sig
+			}
 		}
-	}
-	for uuid := range b.flows {
-		if _, ok := want[uuid]; !ok && !keep[uuid] {
-			b.comp.Delete(uuid)
-			delete(b.flows, uuid)
+		for uuid := range b.flows {
+			if _, ok := rows[uuid]; !ok {
+				b.comp.Delete(uuid)
+				delete(b.flows, uuid)
+			}
 		}
+		b.rows = rows
+		b.lastFlows, b.lastGroups, b.lastDPKeys = flowsPtr, groupsPtr, f.dpKey
 	}
 	sort.Slice(upserts, func(i, j int) bool { return upserts[i].UUID < upserts[j].UUID })
 	b.comp.UpsertBatch(upserts)
+	b.invalidate(old, f)
 	keys := b.comp.Flush()
 	changes := map[maps.TableID][]pipeline.Rule{}
 	for _, k := range keys {
 		id := maps.TableID{Datapath: k.Datapath, Pipeline: k.Pipeline, Table: k.Table}
 		changes[id] = b.comp.Table(k)
 	}
-	if s.Full {
-		// Everything the compiler has, and removal of what it no longer has.
+	if b.full {
+		// After InvalidateAll every table the compiler has was flushed
+		// (changes holds them all); what it no longer has goes.
 		for id := range b.tables {
 			if _, ok := changes[id]; !ok {
 				changes[id] = nil
 			}
-		}
-		for _, k := range b.comp.Tables() {
-			changes[maps.TableID{Datapath: k.Datapath, Pipeline: k.Pipeline, Table: k.Table}] = b.comp.Table(k)
 		}
 	}
 	if len(changes) > 0 {
@@ -335,8 +417,48 @@ func (b *BPFDatapath) applyFlows(s *State, f *resolverFacts) error {
 	return nil
 }
 
-func flowSig(f pipeline.LogicalFlow) string {
-	return fmt.Sprint(f.Datapaths, f.Pipeline, f.Table, f.Priority, f.Stage, "\x00", f.Match, "\x00", f.Actions)
+// mapPointer identifies a map (not its contents).
+func mapPointer[K comparable, V any](m map[K]V) unsafe.Pointer {
+	return reflect.ValueOf(m).UnsafePointer()
+}
+
+func sameKeys(a, b map[string]uint32) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// flowHash is a 128-bit digest of what the compiler is given for a flow:
+// 16 bytes a flow rather than its text.
+type flowHash [2]uint64
+
+var flowSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func flowSig(f pipeline.LogicalFlow) flowHash {
+	var out flowHash
+	var num [8]byte
+	for i := range out {
+		var h maphash.Hash
+		h.SetSeed(flowSeeds[i])
+		binary.LittleEndian.PutUint64(num[:], uint64(len(f.Datapaths))<<32|uint64(f.Pipeline)<<24|uint64(f.Table)<<16|uint64(f.Priority))
+		h.Write(num[:])
+		for _, d := range f.Datapaths {
+			binary.LittleEndian.PutUint32(num[:4], d)
+			h.Write(num[:4])
+		}
+		for _, s := range []string{f.Stage, f.Match, f.Actions} {
+			h.WriteString(s)
+			h.WriteByte(0)
+		}
+		out[i] = h.Sum64()
+	}
+	return out
 }
 
 // localDatapaths returns the tunnel keys of the local datapaths lf runs on.
@@ -374,8 +496,10 @@ func toPipelineFlow(lf *sbdb.LogicalFlow, dps []uint32) pipeline.LogicalFlow {
 // what went away, and attaches the VIF program to bound devices.
 func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 	ports := map[[2]uint32]maps.Port{}
-	binds := map[vifKey][2]uint32{}
+	binds := map[vifKey]binding{}
 	devs := map[string]int{}
+	localnet := map[uint32]uint32{} // dp -> its localnet port bound here
+	b.lnErr = b.lnErr[:0]
 	for name, pb := range s.Ports {
 		pk, ok := f.ports[name]
 		if !ok {
@@ -391,7 +515,7 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 					typ = maps.PortLocalport
 				}
 				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: typ, Ifindex: uint32(lp.Ifindex), VLAN: uint16(lp.Tag)}
-				binds[vifKey{uint32(lp.Ifindex), uint16(lp.Tag)}] = key
+				binds[vifKey{uint32(lp.Ifindex), uint16(lp.Tag)}] = binding{dp: pk.dp, key: pk.key}
 				devs[lp.Ifname] = lp.Ifindex
 				continue
 			}
@@ -407,6 +531,27 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 			} else if ip, ok := remoteIP(s, name); ok {
 				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRemote, Chassis: ip}
 			}
+		case "localnet":
+			if !local {
+				continue
+			}
+			p, err := b.localnetPort(s, pb, pk)
+			if err != nil {
+				b.lnErr = append(b.lnErr, fmt.Sprintf("localnet port %s: %v", name, err))
+				continue
+			}
+			k := vifKey{p.Ifindex, p.VLAN}
+			if other, ok := binds[k]; ok && !other.localnet {
+				b.lnErr = append(b.lnErr, fmt.Sprintf("localnet port %s: device %d VLAN %d is a VIF's", name, p.Ifindex, p.VLAN))
+				continue
+			}
+			if other, ok := localnet[pk.dp]; ok && other < pk.key {
+				continue // two localnet ports on one switch: the lowest key, whatever the map order
+			}
+			ports[key] = p
+			binds[k] = binding{dp: pk.dp, key: pk.key, localnet: true}
+			devs[s.BridgeMappings[pb.Options["network_name"]]] = int(p.Ifindex)
+			localnet[pk.dp] = pk.key
 		case "chassisredirect", "external", "l2gateway":
 			if ip, ok := remoteIP(s, name); ok {
 				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRemote, Chassis: ip}
@@ -414,11 +559,20 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 		}
 	}
 	for dp := range s.Datapaths {
-		if _, ok := b.ports[[2]uint32{uint32(dp), 0}]; !ok {
-			if err := b.st.SetDatapath(uint32(dp), 0); err != nil {
+		ln := localnet[uint32(dp)]
+		if old, ok := b.dps[uint32(dp)]; !ok || old != ln {
+			if err := b.st.SetDatapath(uint32(dp), ln); err != nil {
 				return err
 			}
-			b.ports[[2]uint32{uint32(dp), 0}] = maps.Port{}
+			b.dps[uint32(dp)] = ln
+		}
+	}
+	for dp := range b.dps {
+		if _, ok := s.Datapaths[int(dp)]; !ok {
+			if err := b.st.DeleteDatapath(dp); err != nil {
+				return err
+			}
+			delete(b.dps, dp)
 		}
 	}
 	for k, p := range ports {
@@ -428,10 +582,7 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 			}
 		}
 	}
-	for k, p := range b.ports {
-		if k[1] == 0 && p == (maps.Port{}) {
-			continue // datapath marker
-		}
+	for k := range b.ports {
 		if _, ok := ports[k]; !ok {
 			if err := b.st.DeletePort(k[0], k[1]); err != nil {
 				return err
@@ -452,10 +603,17 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 		}
 	}
 	for k, v := range binds {
-		if old, ok := b.binds[k]; !ok || old != v {
-			if err := b.st.BindVIF(k.ifindex, k.vlan, v[0], v[1], b.zone(k, v, f)); err != nil {
-				return err
-			}
+		if old, ok := b.binds[k]; ok && old == v {
+			continue
+		}
+		var err error
+		if v.localnet {
+			err = b.st.BindLocalnet(k.ifindex, k.vlan, v.dp, v.key)
+		} else {
+			err = b.st.BindVIF(k.ifindex, k.vlan, v.dp, v.key, b.zone(v))
+		}
+		if err != nil {
+			return err
 		}
 	}
 	for k := range b.binds {
@@ -635,9 +793,36 @@ func ParsePortSecurity(entries []string) ([]maps.PortSecurityEntry, error) {
 	return out, nil
 }
 
+// localnetPort is a localnet port on the device ovn-bridge-mappings names
+// for its network: with ovnbpf there is no bridge, the mapping names the
+// netdev of the physical network (physnet1:eth1); the port's tag is the
+// VLAN its traffic carries there.
+func (b *BPFDatapath) localnetPort(s *State, pb *sbdb.PortBinding, pk portKey) (maps.Port, error) {
+	network := pb.Options["network_name"]
+	dev := s.BridgeMappings[network]
+	if dev == "" {
+		return maps.Port{}, fmt.Errorf("ovn-bridge-mappings has no device for network %q", network)
+	}
+	if dev == b.underlay {
+		return maps.Port{}, fmt.Errorf("device %s carries the Geneve underlay: give the physical network a device of its own", dev)
+	}
+	link, err := netlink.LinkByName(dev)
+	if err != nil {
+		return maps.Port{}, fmt.Errorf("device %s of network %q (ovn-bridge-mappings): %w", dev, network, err)
+	}
+	p := maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortLocalnet, Ifindex: uint32(link.Attrs().Index)}
+	if pb.Tag != nil {
+		if *pb.Tag < 1 || *pb.Tag > 4094 {
+			return maps.Port{}, fmt.Errorf("tag %d is not a VLAN id", *pb.Tag)
+		}
+		p.VLAN = uint16(*pb.Tag)
+	}
+	return p, nil
+}
+
 // zone gives each bound port a stable conntrack zone.
-func (b *BPFDatapath) zone(_ vifKey, v [2]uint32, _ *resolverFacts) uint16 {
-	name := fmt.Sprint(v[0], "/", v[1])
+func (b *BPFDatapath) zone(v binding) uint16 {
+	name := fmt.Sprint(v.dp, "/", v.key)
 	if z, ok := b.zones[name]; ok {
 		return z
 	}
@@ -671,6 +856,7 @@ func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]ui
 	for name, pb := range s.Ports {
 		byUUID[pb.UUID] = name
 	}
+	wanted := map[[2]uint32]bool{}
 	for _, mg := range s.MulticastGroups {
 		dp, ok := f.dpKey[mg.Datapath]
 		if !ok {
@@ -699,8 +885,9 @@ func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]ui
 		}
 		sort.Slice(rem, func(i, j int) bool { return rem[i].Less(rem[j]) })
 		k := [2]uint32{dp, uint32(mg.TunnelKey)}
+		wanted[k] = true
 		sig := fmt.Sprint(local, rem)
-		if b.mcast[k] == sig {
+		if old, ok := b.mcast[k]; ok && old == sig {
 			continue
 		}
 		if err := b.st.SetMulticastGroup(dp, uint32(mg.TunnelKey), local, rem); err != nil {
@@ -708,15 +895,108 @@ func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]ui
 		}
 		b.mcast[k] = sig
 	}
+	for k := range b.mcast {
+		if !wanted[k] {
+			if err := b.st.DeleteMulticastGroup(k[0], k[1]); err != nil {
+				return err
+			}
+			delete(b.mcast, k)
+		}
+	}
+	return b.applyMACBindings(s, f)
+}
+
+// applyMACBindings writes the MAC_Binding rows of the local datapaths that
+// changed and removes those that went away.
+func (b *BPFDatapath) applyMACBindings(s *State, f *resolverFacts) error {
+	want := make(map[maps.MACBindingKey]string, len(s.MACBindings))
 	for _, mb := range s.MACBindings {
 		pk, ok := f.ports[mb.LogicalPort]
 		ip, err := netip.ParseAddr(mb.IP)
 		hw, herr := net.ParseMAC(mb.MAC)
-		if !ok || err != nil || herr != nil {
+		if !ok || err != nil || herr != nil || ip.Zone() != "" {
 			continue
 		}
-		if err := b.st.SetMACBinding(pk.dp, pk.key, ip, hw); err != nil {
+		k := maps.MACBindingKey{Datapath: pk.dp, Port: pk.key, IP: ip.Unmap()}
+		if old, dup := want[k]; dup && old < hw.String() {
+			continue // two rows for one IP: the choice must not depend on map order
+		}
+		want[k] = hw.String()
+	}
+	for k, mac := range want {
+		if old, ok := b.macs[k]; ok && old == mac {
+			continue
+		}
+		hw, _ := net.ParseMAC(mac)
+		if err := b.st.SetMACBinding(k.Datapath, k.Port, k.IP, hw); err != nil {
 			return err
+		}
+		b.macs[k] = mac
+	}
+	for k := range b.macs {
+		if _, ok := want[k]; !ok {
+			if err := b.st.DeleteMACBinding(k.Datapath, k.Port, k.IP); err != nil {
+				return err
+			}
+			delete(b.macs, k)
+		}
+	}
+	return nil
+}
+
+// prune deletes from the state maps what this pass did not write: entries
+// a previous run (or a bug) left behind. MAC bindings the datapath learnt
+// (put_arp, put_nd) share their map with the Southbound's: those of ports
+// that still exist stay.
+func (b *BPFDatapath) prune(f *resolverFacts) error {
+	p, err := b.st.Programmed()
+	if err != nil {
+		return err
+	}
+	for _, dp := range p.Datapaths {
+		if _, ok := b.dps[dp]; !ok {
+			if err := b.st.DeleteDatapath(dp); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range p.Ports {
+		if _, ok := b.ports[k]; !ok {
+			if err := b.st.DeletePort(k[0], k[1]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range p.VIFs {
+		if _, ok := b.binds[vifKey{k.Ifindex, k.VLAN}]; !ok {
+			if err := b.st.UnbindVIF(k.Ifindex, k.VLAN); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range p.Mcast {
+		if _, ok := b.mcast[k]; !ok {
+			if err := b.st.DeleteMulticastGroup(k[0], k[1]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range p.Portsec {
+		if _, ok := b.portsec[k]; !ok {
+			if err := b.st.SetPortSecurity(k[0], k[1], nil); err != nil {
+				return err
+			}
+		}
+	}
+	ports := make(map[portKey]bool, len(f.ports))
+	for _, pk := range f.ports {
+		ports[pk] = true
+	}
+	for _, k := range p.MACBindings {
+		if _, ok := b.macs[k]; !ok && !ports[portKey{k.Datapath, k.Port}] {
+			if err := b.st.DeleteMACBinding(k.Datapath, k.Port, k.IP); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

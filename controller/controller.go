@@ -89,7 +89,9 @@ type Controller struct {
 	scope         MonitorScope
 	appliedNbCfg  int
 	forceApply    bool
-	lastView      *sbView // the previous pass' view (unchanged tables are shared)
+	// recomputed are closed once a full recompute has been applied (under mu)
+	recomputed []chan struct{}
+	lastView   *sbView // the previous pass' view (unchanged tables are shared)
 	// justClaimed are the ports this pass claimed (main): held here, and
 	// down, though the view still shows them as before the claim.
 	justClaimed map[string]bool
@@ -146,12 +148,16 @@ func (c *Controller) Kick() {
 }
 
 // Recompute forces the next pass to re-apply the whole state to the datapath
-// even when nothing seems to have changed.
-func (c *Controller) Recompute() {
+// even when nothing seems to have changed. The channel is closed once the
+// datapath holds the recomputed state.
+func (c *Controller) Recompute() <-chan struct{} {
+	done := make(chan struct{})
 	c.mu.Lock()
 	c.forceApply = true
+	c.recomputed = append(c.recomputed, done)
 	c.mu.Unlock()
 	c.Kick()
+	return done
 }
 
 // Run runs the controller until ctx ends. It returns an error only for a
@@ -427,7 +433,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 		c.opts.NewDatapath = nil
 		if d != nil {
+			c.mu.Lock() // the control socket reads it (dump-maps)
 			c.opts.Datapath = d
+			c.mu.Unlock()
 			c.setStatus(func(s *Status) { s.Datapath = "attached" })
 		}
 	}
@@ -591,19 +599,35 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	c.lastBuilt = &builtState{view: view, local: local, state: state}
 	c.publishPorts(view, roles, reasons, byID, len(local))
 	if c.opts.Datapath == nil {
+		c.mu.Lock() // nothing to recompute: do not keep a recompute waiting
+		for _, w := range c.recomputed {
+			close(w)
+		}
+		c.recomputed, c.forceApply = nil, false
+		c.mu.Unlock()
 		return nil
 	}
 	c.mu.Lock()
 	state.Full = c.forceApply
 	c.forceApply = false
+	waiting := c.recomputed
+	c.recomputed = nil
 	c.mu.Unlock()
 	t1 := c.now()
 	err = c.opts.Datapath.Apply(ctx, state)
 	c.log.Debug("datapath apply", "took", c.now().Sub(t1), "full", state.Full, "flows", len(state.Flows),
 		"state-built", t1.Sub(t0))
 	if err != nil {
+		c.mu.Lock()
+		// the recompute is still owed: the next pass does it
+		c.forceApply = c.forceApply || state.Full
+		c.recomputed = append(waiting, c.recomputed...)
+		c.mu.Unlock()
 		c.setStatus(func(s *Status) { s.Datapath = "apply failed: " + err.Error() })
 		return fmt.Errorf("applying to the datapath: %w", err)
+	}
+	for _, w := range waiting {
+		close(w)
 	}
 	c.setStatus(func(s *Status) { s.Datapath = "applied"; s.AppliedNbCfg = state.NbCfg })
 	if p, ok := c.opts.Datapath.(interface{ Problems() []string }); ok {
@@ -879,7 +903,7 @@ type builtState struct {
 // buildState assembles what the datapath needs for the local datapaths.
 // Maps taken from prev are shared, never modified: a State is read only.
 func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF, prev *builtState) *State {
-	s := &State{NbCfg: v.global.NbCfg, Chassis: cfg.SystemID, EncapIPs: cfg.EncapIPs,
+	s := &State{NbCfg: v.global.NbCfg, Chassis: cfg.SystemID, EncapIPs: cfg.EncapIPs, BridgeMappings: cfg.BridgeMappings,
 		Datapaths: map[int]*sbdb.DatapathBinding{}, Ports: map[string]*sbdb.PortBinding{},
 		LocalPorts: map[string]LocalPort{}, RemoteChassis: map[string]string{}, PortChassis: map[string]string{}}
 	var pv *sbView

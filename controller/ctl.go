@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ovnbpf/ovnbpf/maps"
 )
 
 // The control socket: a unix socket where ovnbpfctl sends one JSON request
@@ -37,7 +39,20 @@ type ConnectionStatus struct {
 }
 
 // CtlCommands are the commands the daemon answers.
-var CtlCommands = []string{"status", "ports", "recompute", "connection-status", "port-bind", "port-unbind"}
+var CtlCommands = []string{"status", "ports", "recompute", "connection-status", "port-bind", "port-unbind", "dump-maps"}
+
+// recomputeTimeout bounds how long `recompute` waits for the full pass
+// (minutes at ten times the reference scale on a small machine).
+const recomputeTimeout = 10 * time.Minute
+
+// ctlTimeout is the deadline of one request: a recompute waits for the full
+// pass, a dump reads every map; the rest answer at once.
+func ctlTimeout(cmd string) time.Duration {
+	if cmd == "recompute" || cmd == "dump-maps" {
+		return recomputeTimeout + 30*time.Second
+	}
+	return 30 * time.Second
+}
 
 // handle runs one request.
 func (c *Controller) handle(req CtlRequest) (any, error) {
@@ -47,8 +62,21 @@ func (c *Controller) handle(req CtlRequest) (any, error) {
 	case "ports":
 		return c.Status().Ports, nil
 	case "recompute":
-		c.Recompute()
-		return "recompute requested", nil
+		select {
+		case <-c.Recompute():
+			return "recomputed", nil
+		case <-time.After(recomputeTimeout):
+			return nil, fmt.Errorf("recompute requested, not applied after %v (see ovnbpfctl status)", recomputeTimeout)
+		}
+	case "dump-maps":
+		c.mu.Lock()
+		dp := c.opts.Datapath
+		c.mu.Unlock()
+		d, ok := dp.(interface{ DumpMaps() (*maps.Dump, error) })
+		if !ok {
+			return nil, errors.New("no BPF datapath (--datapath=bpf) to dump")
+		}
+		return d.DumpMaps()
 	case "connection-status":
 		s := c.Status()
 		cs := ConnectionStatus{Southbound: "not connected", Endpoint: s.SBEndpoint, Remotes: s.Remotes,
@@ -116,12 +144,15 @@ func (c *Controller) serveConn(conn net.Conn, log *slog.Logger) {
 	var reply CtlReply
 	if err := json.NewDecoder(conn).Decode(&req); err != nil {
 		reply.Error = "bad request: " + err.Error()
-	} else if res, err := c.handle(req); err != nil {
-		reply.Error = err.Error()
-	} else if b, err := json.Marshal(res); err != nil {
-		reply.Error = err.Error()
 	} else {
-		reply.Result = b
+		_ = conn.SetDeadline(time.Now().Add(ctlTimeout(req.Cmd)))
+		if res, err := c.handle(req); err != nil {
+			reply.Error = err.Error()
+		} else if b, err := json.Marshal(res); err != nil {
+			reply.Error = err.Error()
+		} else {
+			reply.Result = b
+		}
 	}
 	if err := json.NewEncoder(conn).Encode(reply); err != nil {
 		log.Debug("control socket reply", "err", err)
@@ -136,7 +167,7 @@ func CtlCall(path string, req CtlRequest, out any) error {
 		return fmt.Errorf("connecting to ovnbpfd at %s (is it running? --ctl-socket): %w", path, err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(ctlTimeout(req.Cmd)))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return fmt.Errorf("sending %s: %w", req.Cmd, err)
 	}

@@ -43,6 +43,9 @@ type State struct {
 	Ports map[string]*sbdb.PortBinding
 	// LocalPorts are the ports with a netdev on this chassis, by logical port.
 	LocalPorts map[string]LocalPort
+	// BridgeMappings maps a physical network name to the netdev that
+	// carries it (ovn-bridge-mappings), for localnet ports.
+	BridgeMappings map[string]string
 	// RemoteChassis maps a chassis name to its Geneve encap IP, for every
 	// other chassis that has ports on a local datapath.
 	RemoteChassis map[string]string

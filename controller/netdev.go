@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -32,38 +33,81 @@ func watchNetdevs(changed func()) (*netdevs, error) {
 // watchNetdevsIn watches the links of network namespace ns (nil: ours).
 func watchNetdevsIn(ns *netns.NsHandle, changed func()) (*netdevs, error) {
 	n := &netdevs{byName: map[string]netdev{}, done: make(chan struct{})}
-	ch := make(chan netlink.LinkUpdate, 256)
-	// Subscribing before listing loses no change made in between.
-	if err := netlink.LinkSubscribeWithOptions(ch, n.done, netlink.LinkSubscribeOptions{
+	ch, err := n.subscribe(ns, changed)
+	if err != nil {
+		return nil, err
+	}
+	go n.follow(ns, ch, changed)
+	return n, nil
+}
+
+// subscribe subscribes to link changes, then lists the links (replacing
+// what was known): subscribing first loses no change made in between.
+func (n *netdevs) subscribe(ns *netns.NsHandle, changed func()) (chan netlink.LinkUpdate, error) {
+	ch := make(chan netlink.LinkUpdate, 1024)
+	opts := netlink.LinkSubscribeOptions{
 		Namespace:     ns,
 		ErrorCallback: func(error) { changed() },
-	}); err != nil {
-		return nil, fmt.Errorf("subscribing to link changes: %w", err)
+		// A burst (a hundred VIFs made at once) must not overflow the
+		// socket: an overflow ends the subscription (then follow resyncs).
+		ReceiveBufferSize:      4 << 20,
+		ReceiveBufferForceSize: true,
+	}
+	if err := netlink.LinkSubscribeWithOptions(ch, n.done, opts); err != nil {
+		// forcing the size needs CAP_NET_ADMIN: take what rmem_max allows
+		opts.ReceiveBufferForceSize = false
+		ch = make(chan netlink.LinkUpdate, 1024)
+		if err := netlink.LinkSubscribeWithOptions(ch, n.done, opts); err != nil {
+			return nil, fmt.Errorf("subscribing to link changes: %w", err)
+		}
 	}
 	h := &netlink.Handle{}
 	if ns != nil {
 		var err error
 		if h, err = netlink.NewHandleAt(*ns); err != nil {
-			close(n.done)
 			return nil, fmt.Errorf("netlink handle: %w", err)
 		}
 		defer h.Close()
 	}
 	links, err := h.LinkList()
 	if err != nil {
-		close(n.done)
 		return nil, fmt.Errorf("listing links: %w", err)
 	}
+	n.mu.Lock()
+	n.byName = map[string]netdev{}
+	n.mu.Unlock()
 	for _, l := range links {
 		n.set(l, false)
 	}
-	go func() {
+	return ch, nil
+}
+
+// follow applies link changes until close. netlink ends a subscription on
+// a receive error (ENOBUFS when a burst overflowed the socket) by closing
+// its channel: then it subscribes and lists again, or VIFs made from then
+// on would never be seen.
+func (n *netdevs) follow(ns *netns.NsHandle, ch chan netlink.LinkUpdate, changed func()) {
+	for {
 		for u := range ch {
 			n.set(u.Link, u.Header.Type == unix.RTM_DELLINK)
 			changed()
 		}
-	}()
-	return n, nil
+		backoff := 50 * time.Millisecond
+		for {
+			select {
+			case <-n.done:
+				return
+			case <-time.After(backoff):
+			}
+			c, err := n.subscribe(ns, changed)
+			if err == nil {
+				ch = c
+				changed()
+				break
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
 }
 
 func (n *netdevs) set(l netlink.Link, deleted bool) {

@@ -193,8 +193,9 @@ func (s *State) SetPortSecurity(dp, key uint32, entries []PortSecurityEntry) err
 	return s.bump()
 }
 
-// SetMACBinding writes a MAC_Binding (logical port, IP) -> MAC.
-func (s *State) SetMACBinding(dp, port uint32, ip netip.Addr, mac net.HardwareAddr) error {
+// macbindKey is the key of a MAC binding: kind 0 holds an IPv4 address in
+// the first 4 bytes, kind 1 an IPv6 address.
+func macbindKey(dp, port uint32, ip netip.Addr) DatapathOvnbpfMacbindKey {
 	k := DatapathOvnbpfMacbindKey{Dp: dp, Port: port}
 	if ip.Is4() {
 		a := ip.As4()
@@ -203,6 +204,12 @@ func (s *State) SetMACBinding(dp, port uint32, ip netip.Addr, mac net.HardwareAd
 		k.Kind = 1
 		k.Ip = ip.As16()
 	}
+	return k
+}
+
+// SetMACBinding writes a MAC_Binding (logical port, IP) -> MAC.
+func (s *State) SetMACBinding(dp, port uint32, ip netip.Addr, mac net.HardwareAddr) error {
+	k := macbindKey(dp, port, ip)
 	var v DatapathOvnbpfMacbindVal
 	copy(v.Mac[:], mac)
 	if err := s.m.OvnbpfMacbind.Update(&k, &v, ebpf.UpdateAny); err != nil {

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ovnbpf/ovnbpf/controller"
+	"github.com/ovnbpf/ovnbpf/maps"
 )
 
 // The subcommands that talk to a running ovnbpfd over its control socket.
@@ -20,6 +21,7 @@ func init() {
 	commands["recompute"] = recomputeCmd
 	commands["connection-status"] = connStatusCmd
 	commands["port"] = portCmd
+	commands["dump-maps"] = dumpMapsCmd
 }
 
 const defaultCtlSocket = "/var/run/ovnbpf/ovnbpfd.ctl"
@@ -111,6 +113,24 @@ func portsCmd(args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%v\t%s\n", p.LogicalPort, typ, p.Role, p.Chassis, p.Ifname, p.Ifindex, p.Up, p.Reason)
 	}
 	return tw.Flush()
+}
+
+// dumpMapsCmd prints the canonical dump of the datapath's maps (maps.Dump):
+// two chassis states compare with diff.
+func dumpMapsCmd(args []string) error {
+	sock, asJSON, _, err := ctlFlags("dump-maps", args)
+	if err != nil {
+		return err
+	}
+	var d maps.Dump
+	if err := controller.CtlCall(sock, controller.CtlRequest{Cmd: "dump-maps"}, &d); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(d)
+	}
+	_, err = os.Stdout.WriteString(d.Text())
+	return err
 }
 
 func recomputeCmd(args []string) error {

@@ -175,6 +175,9 @@ func run(args []string) error {
 			if err != nil {
 				return nil, fmt.Errorf("%w (run as root with bpffs at /sys/fs/bpf, or --datapath=none)", err)
 			}
+			if r := d.ReplacedMaps(); len(r) > 0 {
+				log.Warn("pinned maps had another layout (an upgrade): all maps start empty until the first full pass", "maps", r)
+			}
 			log.Info("datapath loaded", "pins", d.PinDir())
 			return d, nil
 		}})

@@ -612,3 +612,80 @@ func TestPrivilegedTwoChassisRouted(t *testing.T) {
 		t.Logf("%s: datapath %s, %d lflows skipped, nb_cfg acked %d", ch.name, st.Datapath, st.Skipped, st.AckedNbCfg)
 	}
 }
+
+// A switch with a localnet port: ovn-bridge-mappings names the netdev of
+// the physical network (no bridge), and a VM on the chassis pings a host
+// that is on that network only. (Untagged: the kernels here have no 8021q
+// module to make the tagged host; the VLAN is checked in the maps.)
+func TestPrivilegedLocalnet(t *testing.T) {
+	testutil.Need(t, "ping", "nsenter", "ethtool")
+	ovnbpfd, ovnbpfctl := buildBinaries(t)
+	c, err := central.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	ns, vm, phys := testutil.NetNS(t), testutil.NetNS(t), testutil.NetNS(t)
+	ip := func(args ...string) { testutil.MustRun(t, append([]string{"ip"}, args...)...) }
+	ip("-n", ns, "link", "add", "ul0", "type", "veth", "peer", "name", "ul0p")
+	ip("-n", ns, "addr", "add", "192.0.2.81/24", "dev", "ul0")
+	ip("-n", ns, "link", "set", "ul0", "up")
+	ip("-n", ns, "link", "set", "ul0p", "up")
+	// the physical network: eth1 on the chassis, a host behind it; eth2
+	// carries a second network, on VLAN 42
+	ip("-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", phys)
+	ip("-n", ns, "link", "add", "eth2", "type", "veth", "peer", "name", "eth2p")
+	for _, l := range []string{"eth1", "eth2", "eth2p"} {
+		ip("-n", ns, "link", "set", l, "up")
+	}
+	ip("-n", phys, "link", "set", "eth0", "address", "0a:00:00:00:00:64")
+	ip("-n", phys, "addr", "add", "10.0.0.100/24", "dev", "eth0")
+	ip("-n", phys, "link", "set", "eth0", "up")
+	testutil.MustRun(t, "ip", "netns", "exec", phys, "ethtool", "-K", "eth0", "tx", "off")
+
+	name := fmt.Sprintf("obl-%d", os.Getpid())
+	ch := startChassisNS(t, c, ovnbpfd, name, ns, "192.0.2.81")
+	if _, err := ch.ovs.VSCtl("set", "Open_vSwitch", ".", "external_ids:ovn-bridge-mappings=physnet:eth1,vlannet:eth2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{
+		{"ls-add", "sw0"},
+		{"lsp-add", "sw0", "vm1"}, {"lsp-set-addresses", "vm1", "0a:00:00:00:00:01 10.0.0.1"},
+		{"lsp-add", "sw0", "ln0"}, {"lsp-set-type", "ln0", "localnet"},
+		{"lsp-set-addresses", "ln0", "unknown"}, {"lsp-set-options", "ln0", "network_name=physnet"},
+		{"ls-add", "sw1"}, {"lsp-add", "sw1", "vm2"}, {"lsp-set-addresses", "vm2", "0a:00:00:00:01:02 10.1.0.2"},
+		{"lsp-add", "sw1", "ln1", "", "42"}, {"lsp-set-type", "ln1", "localnet"},
+		{"lsp-set-addresses", "ln1", "unknown"}, {"lsp-set-options", "ln1", "network_name=vlannet"},
+	} {
+		if _, err := c.NBCtl(cmd...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ch.vm(t, vm, "tap1", "vm1", "0a:00:00:00:00:01", "10.0.0.1/24")
+	ch.vm(t, testutil.NetNS(t), "tap2", "vm2", "0a:00:00:00:01:02", "10.1.0.2/24")
+	waitFor(t, "vm1 up", func() string {
+		out, _ := c.NBCtl("get", "Logical_Switch_Port", "vm1", "up")
+		if strings.TrimSpace(out) != "true" {
+			return "up=" + out
+		}
+		return ""
+	})
+	if _, err := c.NBCtl("--wait=hv", "--timeout=10", "sync"); err != nil {
+		t.Fatal(err)
+	}
+	dump := mustRun(t, ovnbpfctl, "dump-maps", "--ctl-socket="+ch.sock)
+	var localnets []string
+	for _, l := range strings.Split(dump, "\n") {
+		if strings.Contains(l, "type=localnet") || strings.HasPrefix(l, "dp=") && strings.Contains(l, "localnet_port=") && !strings.HasSuffix(l, "localnet_port=0") {
+			localnets = append(localnets, l)
+		}
+	}
+	// two localnet ports (one on VLAN 42) and their two datapaths
+	if len(localnets) != 4 || !strings.Contains(dump, "vlan=42") {
+		t.Errorf("localnet ports in the maps: %q\n%s", localnets, dump)
+	}
+	out, err := exec.Command("ip", "netns", "exec", vm, "ping", "-c", "3", "-i", "0.2", "-W", "1", "10.0.0.100").CombinedOutput()
+	if err != nil {
+		t.Fatalf("vm1 -> host on the physical network (VLAN 42): %v\n%s", err, out)
+	}
+}

@@ -100,6 +100,7 @@ func chassisControlPlane(cfg config, scope, flavour string, switches, ports int)
 	// Named per run, so two benchmarks on one machine never share a lab.
 	name := fmt.Sprintf("c%c%d", flavour[2], os.Getpid()%100000)
 	defer lab.Down(name)
+	defer whileUp(func() { _ = lab.Down(name); os.RemoveAll(dir) })()
 	chassis, _ := lab.ParseChassis("hv1=" + flavour)
 	l, err := lab.Up(lab.Options{Name: name, Chassis: chassis, OVNBPFD: ovnbpfdBinary()})
 	if err != nil {

@@ -18,10 +18,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -52,7 +55,45 @@ func main() {
 	} else if *scale10 {
 		cfg.Scales = append(cfg.Scales, [2]int{1000, 100})
 	}
+	go tearDownOnSignal()
 	exitOn(run(cfg, *out))
+}
+
+// torn holds the teardowns of what is up now (labs, namespaces), so that an
+// interrupted run (SIGINT, SIGTERM) leaves nothing behind, as a finished one.
+var torn struct {
+	sync.Mutex
+	next      int
+	teardowns map[int]func()
+}
+
+// whileUp registers teardown until the returned func is called.
+func whileUp(teardown func()) (done func()) {
+	torn.Lock()
+	defer torn.Unlock()
+	if torn.teardowns == nil {
+		torn.teardowns = map[int]func(){}
+	}
+	id := torn.next
+	torn.next++
+	torn.teardowns[id] = teardown
+	return func() {
+		torn.Lock()
+		defer torn.Unlock()
+		delete(torn.teardowns, id)
+	}
+}
+
+func tearDownOnSignal() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	fmt.Fprintf(os.Stderr, "bench: %v: tearing down what is up\n", s)
+	torn.Lock()
+	for _, td := range torn.teardowns {
+		td()
+	}
+	os.Exit(130)
 }
 
 func exitOn(err error) {
@@ -178,6 +219,7 @@ func measure(cfg config, s system) []Row {
 			rows = append(rows, Row{Metric: m.metric, Scope: scope, Unit: m.unit, System: s.name(), Note: why, Higher: m.higher})
 		}
 	}
+	defer whileUp(s.teardown)()
 	if err := s.setup(); err != nil {
 		for _, sc := range scopes {
 			fail(sc, err.Error())
