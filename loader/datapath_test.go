@@ -133,20 +133,6 @@ func TestPrivilegedL2Local(t *testing.T) {
 	}
 }
 
-func checksum16(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
-}
-
 // checkGeneve verifies a Geneve packet as OVS builds it, field by field, and
 // returns the inner frame.
 func checkGeneve(t *testing.T, h *looptest.Harness, b []byte, vni uint32, inport, outport uint32) []byte {
@@ -165,7 +151,7 @@ func checkGeneve(t *testing.T, h *looptest.Harness, b []byte, vni uint32, inport
 	if ip[0] != 0x45 || binary.BigEndian.Uint16(ip[2:]) != uint16(len(b)-14) || ip[6] != 0x40 || ip[8] != 64 || ip[9] != 17 {
 		t.Errorf("outer IPv4 header %x: want ver/ihl 45, total length %d, DF, ttl 64, UDP", ip, len(b)-14)
 	}
-	if checksum16(ip) != 0xffff {
+	if looptest.OnesSum(ip) != 0xffff {
 		t.Errorf("outer IPv4 checksum wrong: %x", ip)
 	}
 	if !bytes.Equal(ip[12:16], looptest.LocalEncap.AsSlice()) || !bytes.Equal(ip[16:20], looptest.RemoteEncap.AsSlice()) {
@@ -180,7 +166,7 @@ func checkGeneve(t *testing.T, h *looptest.Harness, b []byte, vni uint32, inport
 	}
 	// UDP checksum: pseudo header + UDP header + payload sums to all ones
 	pseudo := append(append(append([]byte{}, ip[12:20]...), 0, 17), udp[4:6]...)
-	if binary.BigEndian.Uint16(udp[6:]) == 0 || checksum16(append(pseudo, b[34:]...)) != 0xffff {
+	if binary.BigEndian.Uint16(udp[6:]) == 0 || looptest.OnesSum(append(pseudo, b[34:]...)) != 0xffff {
 		t.Errorf("UDP checksum %x is not valid", udp[6:8])
 	}
 	g := b[42:58]
@@ -372,7 +358,7 @@ func TestPrivilegedRouted(t *testing.T) {
 	if ip[8] != 63 {
 		t.Errorf("TTL %d, want 63", ip[8])
 	}
-	if checksum16(ip) != 0xffff {
+	if looptest.OnesSum(ip) != 0xffff {
 		t.Errorf("IPv4 checksum not valid after the TTL change: %x", ip)
 	}
 	if !bytes.Equal(out[34:], pkt[34:]) || !bytes.Equal(ip[12:20], pkt[26:34]) {

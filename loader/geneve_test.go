@@ -35,13 +35,13 @@ func ovsGeneveFrame(t testing.TB, dstMAC net.HardwareAddr, inner []byte) []byte 
 	binary.BigEndian.PutUint16(ip[2:], uint16(20+udpLen))
 	ip = append(ip, looptest.RemoteEncap.AsSlice()...)
 	ip = append(ip, looptest.LocalEncap.AsSlice()...)
-	binary.BigEndian.PutUint16(ip[10:], ^checksum16(ip))
+	binary.BigEndian.PutUint16(ip[10:], ^looptest.OnesSum(ip))
 	b = append(b, ip...)
 	udp := []byte{0xd4, 0x31, 0x17, 0xc1, 0, 0, 0, 0}
 	binary.BigEndian.PutUint16(udp[4:], uint16(udpLen))
 	seg := append(append(udp, g...), inner...)
 	pseudo := append(append(append([]byte{}, ip[12:20]...), 0, 17), udp[4:6]...)
-	binary.BigEndian.PutUint16(seg[6:], ^checksum16(append(pseudo, seg...)))
+	binary.BigEndian.PutUint16(seg[6:], ^looptest.OnesSum(append(pseudo, seg...)))
 	return append(b, seg...)
 }
 
@@ -52,11 +52,11 @@ func readdress(frame, src, dst []byte) {
 	copy(ip[12:16], src)
 	copy(ip[16:20], dst)
 	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:], ^checksum16(ip))
+	binary.BigEndian.PutUint16(ip[10:], ^looptest.OnesSum(ip))
 	seg := frame[14+20:]
 	seg[6], seg[7] = 0, 0
 	pseudo := append(append(append([]byte{}, ip[12:20]...), 0, 17), seg[4:6]...)
-	binary.BigEndian.PutUint16(seg[6:], ^checksum16(append(pseudo, seg...)))
+	binary.BigEndian.PutUint16(seg[6:], ^looptest.OnesSum(append(pseudo, seg...)))
 }
 
 func readCapture(t *testing.T, path string) []byte {
@@ -122,7 +122,7 @@ func ovsFrame(t *testing.T, h *looptest.Harness) (frame, inner []byte) {
 		}
 		// OVS's own outer UDP checksum holds over the bytes captured
 		pseudo := append(append(append([]byte{}, frame[26:34]...), 0, 17), frame[38:40]...)
-		if checksum16(append(pseudo, frame[34:]...)) != 0xffff {
+		if looptest.OnesSum(append(pseudo, frame[34:]...)) != 0xffff {
 			t.Fatalf("capture's outer UDP checksum does not verify")
 		}
 		// The capture was taken on another underlay: address it to this

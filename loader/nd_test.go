@@ -95,7 +95,7 @@ func checkNA(t *testing.T, out []byte, ethSrc, ethDst net.HardwareAddr, src, dst
 		t.Errorf("option type %d length %d address %s, want the target link-layer address %s", na[24], na[25], net.HardwareAddr(na[26:32]), tll)
 	}
 	pseudo := append(append(append([]byte{}, ip[8:40]...), 0, 0, 0, 32, 0, 0, 0, 58), na...)
-	if checksum16(pseudo) != 0xffff {
+	if looptest.OnesSum(pseudo) != 0xffff {
 		t.Errorf("ICMPv6 checksum %x does not verify", na[2:4])
 	}
 }

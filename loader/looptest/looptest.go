@@ -633,3 +633,21 @@ func (c Copy) ChassisIp4() netip.Addr {
 	binary.NativeEndian.PutUint32(b[:], c.ChassisIp)
 	return netip.AddrFrom4(b)
 }
+
+// OnesSum is the folded ones'-complement sum of b's 16-bit big-endian words
+// (an odd last byte padded with zero): 0xffff over a header or datagram (with
+// its pseudo-header) whose Internet checksum is right; ^OnesSum over the rest
+// is the checksum to write.
+func OnesSum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
+}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/ovnbpf/ovnbpf/loader/looptest"
 )
 
 // Packet is one test packet, described once: Microflow gives it to
@@ -224,7 +226,7 @@ func Fields(frame []byte) (map[string]string, error) {
 			if l.Flags&layers.IPv4MoreFragments != 0 || l.FragOffset != 0 {
 				f["ip.frag"] = "1"
 			}
-			if ipv4Sum(l.Contents) != 0xffff {
+			if looptest.OnesSum(l.Contents) != 0xffff {
 				f["checksum"] = "bad ipv4 header checksum"
 			}
 		case *layers.IPv6:
@@ -243,7 +245,7 @@ func Fields(frame []byte) (map[string]string, error) {
 			}
 		case *layers.ICMPv4:
 			f["icmp4.type"], f["icmp4.code"] = fmt.Sprint(l.TypeCode.Type()), fmt.Sprint(l.TypeCode.Code())
-			if ipv4Sum(append(append([]byte{}, l.Contents...), l.Payload...)) != 0xffff {
+			if looptest.OnesSum(append(append([]byte{}, l.Contents...), l.Payload...)) != 0xffff {
 				f["checksum"] = "bad icmp4 checksum"
 			}
 		case *layers.ICMPv6:
@@ -280,20 +282,6 @@ func Fields(frame []byte) (map[string]string, error) {
 	}
 	f["payload"] = fmt.Sprintf("%x", last.LayerPayload())
 	return f, nil
-}
-
-func ipv4Sum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
 }
 
 // l4ChecksumOK re-serializes an L4 layer with a computed checksum and
