@@ -17,7 +17,7 @@ DEB_PACKAGES := clang-14 llvm-14 libbpf-dev bpftool linux-libc-dev \
 	iproute2 iputils-ping iperf3 ethtool tcpdump \
 	qemu-system-x86 busybox-static xz-utils zstd kmod
 
-.PHONY: help deps generate check-generated build test test-privileged e2e-matrix difftrace vm-test lab lab-down bench lint fuzz clean
+.PHONY: help deps generate check-generated build test test-privileged e2e-matrix difftrace incremental-long vm-test lab lab-down bench lint fuzz clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ e2e-matrix: deps build ## the end-to-end scenarios on a mixed ovnbpf/ovs cluster
 
 difftrace: deps build ## differential run against the real ovn-trace: 40,000 packets over 8 topologies (make test runs 10,400)
 	$(GO) test -count=1 -timeout 15m -run Privileged -v ./tests/difftrace -long
+
+incremental-long: deps build ## 10,000 random Northbound changes applied incrementally, maps compared with a recompute every 100 (make test runs 1,000; ~20 min)
+	$(GO) test -count=1 -timeout 60m -run Privileged -v ./tests/incremental -args -long
 
 vm-test: deps ## boot Debian 12's 6.1 and 6.12 kernels in qemu: load, attach, test and forward the datapath there; cross-VM Geneve
 	$(GO) run ./tests/vm $(VM_FLAGS)
