@@ -436,57 +436,27 @@ func TestPrivilegedDaemonForwardsBetweenVMs(t *testing.T) {
 }
 
 // chassisNS is one ovnbpf chassis in its own network namespace.
-type chassisNS struct {
-	ns, name, sock string
-	ovs            *ovstest.DB
-}
+type chassisNS struct{ *ovstest.Chassis }
 
-// startChassisNS runs ovnbpfd (real datapath) in a new namespace whose
+// startChassisNS runs ovnbpfd (real datapath) in namespace ns, whose
 // underlay device ul0 has ip.
 func startChassisNS(t *testing.T, c *central.Central, ovnbpfd, name, ns, ip string) *chassisNS {
 	t.Helper()
-	ovs, err := ovstest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ovs.Stop() })
-	if _, err := ovs.VSCtl("set", "Open_vSwitch", ".", "external_ids:system-id="+name,
-		"external_ids:ovn-remote="+c.SBRemote(), "external_ids:ovn-encap-ip="+ip, "--", "add-br", "br-int"); err != nil {
-		t.Fatal(err)
-	}
-	pins := filepath.Join("/sys/fs/bpf/ovnbpf", name)
-	t.Cleanup(func() { os.RemoveAll(pins) })
-	dir := t.TempDir()
-	pidfile := filepath.Join(dir, "ovnbpfd.pid")
-	ch := &chassisNS{ns: ns, name: name, sock: filepath.Join(dir, "ovnbpfd.ctl"), ovs: ovs}
-	// --netns keeps the host's bpffs (ip netns exec would not).
-	if _, err := daemon.Start("", pidfile, nil, ovnbpfd, "--netns="+ns, "--detach", "--pidfile="+pidfile,
-		"--log-file="+filepath.Join(dir, "ovnbpfd.log"), "--ovsdb="+ovs.Remote(), "--config=",
-		"--state-dir="+filepath.Join(dir, "state"), "--ctl-socket="+ch.sock, "--cleanup-on-exit"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "ovnbpfd.log"))
-			t.Logf("%s ovnbpfd.log:\n%s", name, b)
-		}
-		daemon.Stop(pidfile, 10*time.Second)
-	})
-	return ch
+	return &chassisNS{ovstest.StartChassis(t, ovnbpfd, c.SBRemote(), name, ns, ip)}
 }
 
 // vm plugs a VM namespace into the chassis on tap, as logical port lport.
 func (ch *chassisNS) vm(t *testing.T, vm, tap, lport, mac, cidr string) {
 	t.Helper()
 	ip := func(args ...string) { testutil.MustRun(t, append([]string{"ip"}, args...)...) }
-	ip("-n", ch.ns, "link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", vm)
+	ip("-n", ch.NS, "link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", vm)
 	ip("-n", vm, "link", "set", "eth0", "address", mac)
 	ip("-n", vm, "link", "set", "eth0", "mtu", "1400")
 	ip("-n", vm, "addr", "add", cidr, "dev", "eth0")
 	ip("-n", vm, "link", "set", "eth0", "up")
-	ip("-n", ch.ns, "link", "set", tap, "up")
+	ip("-n", ch.NS, "link", "set", tap, "up")
 	testutil.MustRun(t, "ip", "netns", "exec", vm, "ethtool", "-K", "eth0", "tx", "off")
-	if _, err := ch.ovs.VSCtl("add-port", "br-int", tap, "--", "set", "Interface", tap, "external_ids:iface-id="+lport); err != nil {
+	if _, err := ch.OVS.VSCtl("add-port", "br-int", tap, "--", "set", "Interface", tap, "external_ids:iface-id="+lport); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -606,10 +576,10 @@ func TestPrivilegedTwoChassisRouted(t *testing.T) {
 	}
 	for _, ch := range []*chassisNS{hv1, hv2} {
 		var st controller.Status
-		if err := controller.CtlCall(ch.sock, controller.CtlRequest{Cmd: "status"}, &st); err != nil {
+		if err := controller.CtlCall(ch.Sock, controller.CtlRequest{Cmd: "status"}, &st); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: datapath %s, %d lflows skipped, nb_cfg acked %d", ch.name, st.Datapath, st.Skipped, st.AckedNbCfg)
+		t.Logf("%s: datapath %s, %d lflows skipped, nb_cfg acked %d", ch.Name, st.Datapath, st.Skipped, st.AckedNbCfg)
 	}
 }
 
@@ -645,7 +615,7 @@ func TestPrivilegedLocalnet(t *testing.T) {
 
 	name := fmt.Sprintf("obl-%d", os.Getpid())
 	ch := startChassisNS(t, c, ovnbpfd, name, ns, "192.0.2.81")
-	if _, err := ch.ovs.VSCtl("set", "Open_vSwitch", ".", "external_ids:ovn-bridge-mappings=physnet:eth1,vlannet:eth2"); err != nil {
+	if _, err := ch.OVS.VSCtl("set", "Open_vSwitch", ".", "external_ids:ovn-bridge-mappings=physnet:eth1,vlannet:eth2"); err != nil {
 		t.Fatal(err)
 	}
 	for _, cmd := range [][]string{
@@ -673,7 +643,7 @@ func TestPrivilegedLocalnet(t *testing.T) {
 	if _, err := c.NBCtl("--wait=hv", "--timeout=10", "sync"); err != nil {
 		t.Fatal(err)
 	}
-	dump := mustRun(t, ovnbpfctl, "dump-maps", "--ctl-socket="+ch.sock)
+	dump := mustRun(t, ovnbpfctl, "dump-maps", "--ctl-socket="+ch.Sock)
 	var localnets []string
 	for _, l := range strings.Split(dump, "\n") {
 		if strings.Contains(l, "type=localnet") || strings.HasPrefix(l, "dp=") && strings.Contains(l, "localnet_port=") && !strings.HasSuffix(l, "localnet_port=0") {

@@ -24,7 +24,6 @@ import (
 	"github.com/ovnbpf/ovnbpf/controller"
 	"github.com/ovnbpf/ovnbpf/controller/ovstest"
 	"github.com/ovnbpf/ovnbpf/internal/central"
-	"github.com/ovnbpf/ovnbpf/internal/daemon"
 	"github.com/ovnbpf/ovnbpf/internal/testutil"
 	"github.com/ovnbpf/ovnbpf/maps"
 )
@@ -64,13 +63,7 @@ const (
 	remoteIP      = "192.0.2.201"
 )
 
-// chassis is ovnbpfd running in its own namespace with a local OVSDB.
-type chassis struct {
-	name, ns, sock string
-	ovs            *ovstest.DB
-}
-
-func startChassis(t *testing.T, c *central.Central) *chassis {
+func startChassis(t *testing.T, c *central.Central) *ovstest.Chassis {
 	t.Helper()
 	ns := testutil.NetNS(t)
 	ip := func(args ...string) { testutil.MustRun(t, append([]string{"ip", "-n", ns}, args...)...) }
@@ -88,43 +81,13 @@ func startChassis(t *testing.T, c *central.Central) *chassis {
 		ip("link", "add", fmt.Sprintf("tap%d", i), "type", "veth", "peer", "name", fmt.Sprintf("vm%d", i))
 		ip("link", "set", fmt.Sprintf("tap%d", i), "up")
 	}
-	ovs, err := ovstest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ovs.Stop() })
-	name := fmt.Sprintf("incr-%d", os.Getpid())
-	if _, err := ovs.VSCtl("set", "Open_vSwitch", ".", "external_ids:system-id="+name,
-		"external_ids:ovn-remote="+c.SBRemote(), "external_ids:ovn-encap-ip=192.0.2.70", "--", "add-br", "br-int"); err != nil {
-		t.Fatal(err)
-	}
-	pins := filepath.Join("/sys/fs/bpf/ovnbpf", name)
-	os.RemoveAll(pins)
-	t.Cleanup(func() { os.RemoveAll(pins) })
-	dir := t.TempDir()
-	pidfile := filepath.Join(dir, "ovnbpfd.pid")
-	ch := &chassis{name: name, ns: ns, sock: filepath.Join(dir, "ovnbpfd.ctl"), ovs: ovs}
-	if _, err := daemon.Start("", pidfile, nil, ovnbpfd, "--netns="+ns, "--detach", "--pidfile="+pidfile,
-		"--log-file="+filepath.Join(dir, "ovnbpfd.log"), "--ovsdb="+ovs.Remote(), "--config=",
-		"--state-dir="+filepath.Join(dir, "state"), "--ctl-socket="+ch.sock, "--cleanup-on-exit"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "ovnbpfd.log"))
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("ovnbpfd.log (tail):\n%s", b)
-		}
-		daemon.Stop(pidfile, 10*time.Second)
-	})
+	ch := ovstest.StartChassis(t, ovnbpfd, c.SBRemote(), fmt.Sprintf("incr-%d", os.Getpid()), ns, "192.0.2.70")
 	// --wait=hv returns at once while no chassis is registered: wait for
 	// the first applied pass.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var st controller.Status
-		err := controller.CtlCall(ch.sock, controller.CtlRequest{Cmd: "status"}, &st)
+		err := controller.CtlCall(ch.Sock, controller.CtlRequest{Cmd: "status"}, &st)
 		if err == nil && st.Datapath == "applied" {
 			break
 		}
@@ -188,7 +151,7 @@ type link struct{ lrp, sw, lsp string }
 type model struct {
 	t   *testing.T
 	c   *central.Central
-	ch  *chassis
+	ch  *ovstest.Chassis
 	rnd *rand.Rand
 	seq int
 
@@ -237,7 +200,7 @@ func (m *model) sb(args ...string) string {
 func (m *model) vsctl(args ...string) {
 	m.t.Helper()
 	m.log = append(m.log, "vsctl "+strings.Join(args, " "))
-	if _, err := m.ch.ovs.VSCtl(args...); err != nil {
+	if _, err := m.ch.OVS.VSCtl(args...); err != nil {
 		m.t.Fatalf("change %d: %v", len(m.log), err)
 	}
 }
@@ -541,7 +504,7 @@ func (m *model) requestedChassis() {
 	p := m.pick(ps)
 	switch m.rnd.Intn(3) {
 	case 0:
-		m.nb("lsp-set-options", p, "requested-chassis="+m.ch.name)
+		m.nb("lsp-set-options", p, "requested-chassis="+m.ch.Name)
 	case 1:
 		m.nb("lsp-set-options", p, "requested-chassis="+remoteChassis)
 	default:
@@ -714,7 +677,7 @@ func (m *model) change() {
 func (m *model) dump() *maps.Dump {
 	m.t.Helper()
 	var d maps.Dump
-	if err := controller.CtlCall(m.ch.sock, controller.CtlRequest{Cmd: "dump-maps"}, &d); err != nil {
+	if err := controller.CtlCall(m.ch.Sock, controller.CtlRequest{Cmd: "dump-maps"}, &d); err != nil {
 		m.t.Fatalf("dump-maps: %v", err)
 	}
 	return &d
@@ -747,7 +710,7 @@ func (m *model) checkpoint(i int) {
 		inc = again
 	}
 	var msg string
-	if err := controller.CtlCall(m.ch.sock, controller.CtlRequest{Cmd: "recompute"}, &msg); err != nil {
+	if err := controller.CtlCall(m.ch.Sock, controller.CtlRequest{Cmd: "recompute"}, &msg); err != nil {
 		m.t.Fatalf("recompute: %v", err)
 	}
 	full := m.dump()
