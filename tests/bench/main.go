@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -45,6 +46,7 @@ func main() {
 	quick := flag.Bool("quick", false, "a smoke run: one short repetition of each measurement")
 	out := flag.String("out", "results", "folder for the table and the JSON figures")
 	scale10 := flag.Bool("scale10", false, "also measure the control plane at ten times the reference scale (1000x100: long)")
+	only := flag.String("only", "", "comma-separated parts to run, of "+strings.Join(parts, ", ")+" (default: all)")
 	flag.Parse()
 	cfg := fullConfig
 	if *quick {
@@ -54,6 +56,15 @@ func main() {
 		cfg.Scales = [][2]int{{10, 10}}
 	} else if *scale10 {
 		cfg.Scales = append(cfg.Scales, [2]int{1000, 100})
+	}
+	if *only != "" {
+		cfg.Parts = map[string]bool{}
+		for _, p := range strings.Split(*only, ",") {
+			if !slices.Contains(parts, p) {
+				exitOn(fmt.Errorf("-only: unknown part %q: use %s", p, strings.Join(parts, ", ")))
+			}
+			cfg.Parts[p] = true
+		}
 	}
 	go tearDownOnSignal()
 	exitOn(run(cfg, *out))
@@ -111,7 +122,14 @@ type config struct {
 	RR, First int // request/response round trips; fresh connections
 	// Scales are the (switches, ports) sizes of the control-plane rows.
 	Scales [][2]int
+	// Parts to run (nil: all of them).
+	Parts map[string]bool
 }
+
+// parts of the run that -only can pick.
+var parts = []string{"data", "packet", "control"}
+
+func (c config) runs(part string) bool { return c.Parts == nil || c.Parts[part] }
 
 var (
 	fullConfig  = config{Reps: 3, Seconds: 5, Pings: 200, RR: 2000, First: 200, Scales: [][2]int{{100, 100}}}
@@ -158,14 +176,20 @@ func run(cfg config, out string) error {
 	rep := Report{Date: start.UTC().Format(time.RFC3339), Kernel: strings.TrimSpace(string(kernel)),
 		CPUs: runtime.NumCPU(), Quick: cfg.Reps == quickConfig.Reps}
 
-	systems := []system{newVethSystem(), newLabSystem("ovs"), newLabSystem("ovnbpf")}
-	for _, s := range systems {
-		fmt.Fprintf(os.Stderr, "bench: %s ...\n", s.name())
-		rep.Rows = append(rep.Rows, measure(cfg, s)...)
+	if cfg.runs("data") {
+		for _, s := range []system{newVethSystem(), newLabSystem("ovs"), newLabSystem("ovnbpf")} {
+			fmt.Fprintf(os.Stderr, "bench: %s ...\n", s.name())
+			rep.Rows = append(rep.Rows, measure(cfg, s)...)
+		}
 	}
-	fmt.Fprintln(os.Stderr, "bench: per packet (BPF_PROG_TEST_RUN) ...")
-	rep.Rows = append(rep.Rows, perPacket(cfg)...)
+	if cfg.runs("packet") {
+		fmt.Fprintln(os.Stderr, "bench: per packet (BPF_PROG_TEST_RUN) ...")
+		rep.Rows = append(rep.Rows, perPacket(cfg)...)
+	}
 	for _, sc := range cfg.Scales {
+		if !cfg.runs("control") {
+			break
+		}
 		fmt.Fprintf(os.Stderr, "bench: control plane %dx%d ...\n", sc[0], sc[1])
 		rep.Rows = append(rep.Rows, controlPlane(cfg, sc[0], sc[1])...)
 	}
