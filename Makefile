@@ -70,9 +70,10 @@ bench: deps build ## measure ovnbpf beside its references in one run (QUICK=1: s
 lint: ## gofmt, go vet, and the layout rules of ARCHITECTURE.md
 	@scripts/lint.sh
 
-fuzz: ## fuzz the match and action parsers (FUZZTIME=1m each)
+fuzz: ## fuzz the match and action parsers, and shape templates against plain lowering (FUZZTIME=1m each)
 	$(GO) test ./pipeline -run '^$$' -fuzz FuzzParseMatch -fuzztime $(or $(FUZZTIME),1m)
 	$(GO) test ./pipeline -run '^$$' -fuzz FuzzParseActions -fuzztime $(or $(FUZZTIME),1m)
+	$(GO) test ./pipeline -run '^$$' -fuzz FuzzShapes -fuzztime $(or $(FUZZTIME),1m)
 
 clean: ## remove build outputs and benchmark results
 	rm -rf $(BIN) results

@@ -120,6 +120,9 @@ type actParser struct {
 	parser
 	prereqs *[]string
 	depth   int
+	// starts, when set, receives the byte offset of each top-level action
+	// (shape templates map literal tokens to the actions holding them).
+	starts *[]int
 }
 
 func (p *actParser) addPrereq(s string) {
@@ -194,6 +197,9 @@ func (p *actParser) parseList(end tokKind) []*action {
 			if p.tok().kind == tEOF {
 				p.fail("expecting %s", end)
 				break
+			}
+			if p.starts != nil && end == tEOF {
+				*p.starts = append(*p.starts, p.tok().pos)
 			}
 			a := p.parseAction()
 			if p.err != nil {

@@ -33,7 +33,10 @@ import (
 // Large batches (UpsertBatch, recompiles) parse and lower on all CPUs, and
 // fill the table and dependency indexes side by side; the result does not
 // depend on the number of CPUs: conjunction ids are assigned afterwards, in
-// batch order.
+// batch order. In a large batch, lflows of one shape (the same strings but
+// for their numbers and port names) share a template of what their
+// lowering does not owe to those literals (shape.go); the result is the
+// same as lowering each on its own.
 //
 // The controller drives it like this:
 //
@@ -57,6 +60,7 @@ type Compiler struct {
 	errs    map[string]*LflowError
 	conj    conjAllocator
 	stats   Stats
+	shaped  int // lowerings done through shape templates (tests)
 }
 
 // flowDP names one datapath's compile of an lflow (dp 0: the whole lflow,
@@ -199,7 +203,10 @@ type flowResult struct {
 // lowerAll lowers f for each datapath of dps, reusing the rules of an equal
 // datapath (same kind, no name-dependent input) from have or from this call.
 // out is where the results go (len 0, cap len(dps)).
-func (c *Compiler) lowerAll(f *LogicalFlow, dps []uint32, pm *parsedMatch, pa *parsedActions, have []dpRules, out []dpRules) flowResult {
+// A worker of a large batch passes its cache wc (nil otherwise, and pm and
+// pa are then set): templates of f's shape, or the parses, made when first
+// needed.
+func (c *Compiler) lowerAll(f *LogicalFlow, dps []uint32, pm *parsedMatch, pa *parsedActions, wc *workerCache, have []dpRules, out []dpRules) flowResult {
 	var res flowResult
 	res.out = out
 	newConj := func() uint32 {
@@ -218,7 +225,17 @@ func (c *Compiler) lowerAll(f *LogicalFlow, dps []uint32, pm *parsedMatch, pa *p
 			res.out = append(res.out, dpRules{dp, t.forDatapath(dp)})
 			continue
 		}
-		lo, err := lowerFlow(f, dp, pm, pa, c.r, newConj)
+		var lo *lowered
+		var err *LflowError
+		if t := wc.template(f, dp, isRouter, c.r); t != nil {
+			lo, err = lowerShaped(f, dp, t, wc.sh, c.r, newConj)
+			wc.shaped++
+		} else {
+			if pm == nil {
+				pm, pa = wc.parse(c, f)
+			}
+			lo, err = lowerFlow(f, dp, pm, pa, c.r, newConj)
+		}
 		res.lowered++
 		if err != nil {
 			res.err = err
@@ -294,7 +311,7 @@ func (c *Compiler) commit(st *flowState, res flowResult, install bool) {
 
 func (c *Compiler) installRules(st *flowState, out []dpRules) {
 	for _, o := range out {
-		c.addRules(st.flow.UUID, o.dp, o.lo)
+		c.addRules(st, o.dp, o.lo)
 	}
 }
 
@@ -357,30 +374,31 @@ func assignConjIDs(lo *lowered, global []uint32) {
 }
 
 type table struct {
-	owners map[string][]Rule // lflow uuid -> its rules in this table
+	owners map[*flowState][]Rule // lflow -> its rules in this table (a pointer hashes faster than a uuid)
 	// sorted holds every owner's rules in compareRules order as of the last
 	// Table call; owners added or removed since are applied to it then, so
 	// one lflow changing in a large table costs a merge, not a sort.
 	sorted  []Rule
 	built   bool
 	merged  []Rule // mergeTable's result for sorted; nil: not computed
-	added   map[string]struct{}
-	removed map[string]struct{}
+	added   map[*flowState]struct{}
+	removed map[string]struct{} // uuids
+	changed bool                // listed in Compiler.changed
 }
 
-func (t *table) touch(uuid string, add bool) {
+func (t *table) touch(st *flowState, add bool) {
 	if !t.built {
 		return
 	}
 	if t.removed == nil {
 		t.removed = map[string]struct{}{}
-		t.added = map[string]struct{}{}
+		t.added = map[*flowState]struct{}{}
 	}
 	if add {
-		t.added[uuid] = struct{}{}
+		t.added[st] = struct{}{}
 	} else {
-		t.removed[uuid] = struct{}{}
-		delete(t.added, uuid)
+		t.removed[st.flow.UUID] = struct{}{}
+		delete(t.added, st)
 	}
 }
 
@@ -399,9 +417,9 @@ func (t *table) rules() []Rule {
 	}
 	// An owner in both sets was replaced: drop its old rules, add the new.
 	sets := make([][]Rule, 0, len(t.added))
-	for u := range t.added {
-		t.removed[u] = struct{}{}
-		sets = append(sets, t.owners[u])
+	for st := range t.added {
+		t.removed[st.flow.UUID] = struct{}{}
+		sets = append(sets, t.owners[st])
 	}
 	fresh := sortRules(sets)
 	out := make([]Rule, 0, len(t.sorted)+len(fresh))
@@ -501,6 +519,11 @@ func newParsedActions(s string) *parsedActions {
 // set, caches the parses of prerequisite texts (few distinct ones).
 func (pa *parsedActions) parse(s string, ar *parseArena, pre map[string]*parsedMatch) {
 	a, err := parseActionsIn(s, ar)
+	pa.set(s, a, err, pre)
+}
+
+// set fills pa with a parse of s and the prerequisites it adds.
+func (pa *parsedActions) set(s string, a *actions, err error, pre map[string]*parsedMatch) {
 	*pa = parsedActions{a: a, err: err, text: s}
 	if err != nil || len(a.prereqs) == 0 {
 		return
@@ -575,6 +598,11 @@ func (c *Compiler) UpsertBatch(flows []LogicalFlow) []*LflowError {
 	if len(c.flows) == 0 && len(flows) > 1 {
 		c.flows = make(map[string]*flowState, len(flows))
 	}
+	// Into an empty compiler (a full compile) a large batch is added without
+	// looking each uuid up first; a uuid named twice shows as a map shorter
+	// than the batch, and the batch starts over the careful way.
+	fresh := len(c.flows) == 0 && len(flows) >= parallelMin
+again:
 	work := make([]job, 0, len(flows))
 	dups := false
 	// A large batch takes its lflows' states and datapath lists from two
@@ -600,7 +628,10 @@ func (c *Compiler) UpsertBatch(flows []LogicalFlow) []*LflowError {
 		}
 		slices.Sort(f.Datapaths)
 		f.Datapaths = slices.Compact(f.Datapaths)
-		old := c.flows[f.UUID]
+		var old *flowState
+		if !fresh {
+			old = c.flows[f.UUID]
+		}
 		if old != nil && old.job > 0 {
 			// The batch names this lflow again: the later row wins, and the
 			// earlier row's job (not run yet) goes.
@@ -633,6 +664,12 @@ func (c *Compiler) UpsertBatch(flows []LogicalFlow) []*LflowError {
 		c.flows[f.UUID] = st
 		work = append(work, job{st, f.Datapaths})
 		st.job = len(work)
+	}
+	if fresh && len(c.flows) != len(work) {
+		clear(c.flows)
+		c.stats.Lflows = 0
+		fresh = false
+		goto again
 	}
 	if dups {
 		work = slices.DeleteFunc(work, func(j job) bool { return j.st == nil })
@@ -682,7 +719,7 @@ func (c *Compiler) compileAll(work []job) {
 	if len(work) < parallelMin {
 		for i, j := range work {
 			pm, pa := c.parsed(&j.st.flow)
-			res[i] = c.lowerAll(&j.st.flow, j.dps, pm, pa, j.st.out, next(j))
+			res[i] = c.lowerAll(&j.st.flow, j.dps, pm, pa, nil, j.st.out, next(j))
 		}
 	} else {
 		bufs := make([][]dpRules, len(work))
@@ -746,7 +783,7 @@ func (c *Compiler) presizeTables(res []flowResult) {
 	}
 	for k, n := range counts {
 		if c.tables[k] == nil {
-			c.tables[k] = &table{owners: make(map[string][]Rule, n)}
+			c.tables[k] = &table{owners: make(map[*flowState][]Rule, n)}
 		}
 	}
 }
@@ -769,75 +806,102 @@ const workerCacheMax = 1 << 12
 // save) and hold the string to compare: a fingerprint shared by two
 // strings only means one of them is parsed again.
 func (c *Compiler) lowerParallel(work []job, res []flowResult, bufs [][]dpRules, workers int) {
-	type cache struct {
-		m      map[uint64]seenText[*parsedMatch] // nil parse: seen once, not kept
-		a      map[uint64]seenText[*parsedActions]
-		pre    map[string]*parsedMatch // prerequisite texts of actions
-		ar     parseArena
-		pm     parsedMatch // this job's throwaway parses
-		pa     parsedActions
-		parsed int
-	}
-	caches := make([]cache, workers)
+	caches := make([]workerCache, workers)
 	for w := range caches {
-		caches[w] = cache{m: make(map[uint64]seenText[*parsedMatch], workerCacheMax),
+		caches[w] = workerCache{m: make(map[uint64]seenText[*parsedMatch], workerCacheMax),
 			a: make(map[uint64]seenText[*parsedActions], workerCacheMax), pre: map[string]*parsedMatch{}}
+		if useShapes {
+			caches[w].sh = newShapeCache()
+		}
 	}
 	parallelWorkers(len(work), workers, 64, func(w, i int) {
 		ca := &caches[w]
 		j := work[i]
 		f := &j.st.flow
-		pm, ok := c.matches[f.Match]
-		if !ok {
-			fp := fingerprint(f.Match)
-			e, seen := ca.m[fp]
-			switch {
-			case seen && e.text == f.Match && e.p != nil:
-				pm = e.p
-			case seen && e.text == f.Match:
-				x, err := parseMatch(f.Match)
-				pm = &parsedMatch{e: x, err: err, text: f.Match}
-				ca.m[fp] = seenText[*parsedMatch]{f.Match, pm}
-				ca.parsed++
-			default:
-				if len(ca.m) >= workerCacheMax {
-					clear(ca.m)
-				}
-				ca.m[fp] = seenText[*parsedMatch]{text: f.Match}
-				x, err := parseMatchIn(f.Match, &ca.ar)
-				ca.pm = parsedMatch{e: x, err: err, text: f.Match}
-				pm = &ca.pm
-				ca.parsed++
-			}
+		if ca.sh != nil {
+			ca.sh.prepare(f)
 		}
-		pa, ok := c.acts[f.Actions]
-		if !ok {
-			fp := fingerprint(f.Actions)
-			e, seen := ca.a[fp]
-			switch {
-			case seen && e.text == f.Actions && e.p != nil:
-				pa = e.p
-			case seen && e.text == f.Actions:
-				pa = &parsedActions{}
-				pa.parse(f.Actions, nil, ca.pre)
-				ca.a[fp] = seenText[*parsedActions]{f.Actions, pa}
-				ca.parsed++
-			default:
-				if len(ca.a) >= workerCacheMax {
-					clear(ca.a)
-				}
-				ca.a[fp] = seenText[*parsedActions]{text: f.Actions}
-				ca.pa.parse(f.Actions, &ca.ar, ca.pre)
-				pa = &ca.pa
-				ca.parsed++
-			}
-		}
-		res[i] = c.lowerAll(f, j.dps, pm, pa, j.st.out, bufs[i])
+		res[i] = c.lowerAll(f, j.dps, nil, nil, ca, j.st.out, bufs[i])
 		ca.ar.reset()
 	})
 	for _, ca := range caches {
 		c.stats.ParsedTexts += ca.parsed
+		c.shaped += ca.shaped
 	}
+}
+
+// useShapes turns shape templates on (tests compare with them off).
+var useShapes = true
+
+// workerCache is what one worker of lowerParallel keeps between lflows.
+type workerCache struct {
+	m      map[uint64]seenText[*parsedMatch] // nil parse: seen once, not kept
+	a      map[uint64]seenText[*parsedActions]
+	pre    map[string]*parsedMatch // prerequisite texts of actions
+	ar     parseArena
+	pm     parsedMatch // this job's throwaway parses
+	pa     parsedActions
+	parsed int
+	shaped int
+	sh     *shapeCache // nil: templates off
+}
+
+// template returns the template of f's shape for datapath dp, or nil.
+func (ca *workerCache) template(f *LogicalFlow, dp uint32, isRouter bool, r Resolver) *shapeTmpl {
+	if ca == nil {
+		return nil
+	}
+	return ca.sh.template(f, dp, isRouter, r)
+}
+
+// parse returns the parses of f's strings.
+func (ca *workerCache) parse(c *Compiler, f *LogicalFlow) (*parsedMatch, *parsedActions) {
+	pm, ok := c.matches[f.Match]
+	if !ok {
+		fp := fingerprint(f.Match)
+		e, seen := ca.m[fp]
+		switch {
+		case seen && e.text == f.Match && e.p != nil:
+			pm = e.p
+		case seen && e.text == f.Match:
+			x, err := parseMatch(f.Match)
+			pm = &parsedMatch{e: x, err: err, text: f.Match}
+			ca.m[fp] = seenText[*parsedMatch]{f.Match, pm}
+			ca.parsed++
+		default:
+			if len(ca.m) >= workerCacheMax {
+				clear(ca.m)
+			}
+			ca.m[fp] = seenText[*parsedMatch]{text: f.Match}
+			x, err := parseMatchIn(f.Match, &ca.ar)
+			ca.pm = parsedMatch{e: x, err: err, text: f.Match}
+			pm = &ca.pm
+			ca.parsed++
+		}
+	}
+	pa, ok := c.acts[f.Actions]
+	if !ok {
+		fp := fingerprint(f.Actions)
+		e, seen := ca.a[fp]
+		switch {
+		case seen && e.text == f.Actions && e.p != nil:
+			pa = e.p
+		case seen && e.text == f.Actions:
+			pa = &parsedActions{}
+			pa.parse(f.Actions, nil, ca.pre)
+			ca.a[fp] = seenText[*parsedActions]{f.Actions, pa}
+			ca.parsed++
+		default:
+			if len(ca.a) >= workerCacheMax {
+				clear(ca.a)
+			}
+			ca.a[fp] = seenText[*parsedActions]{text: f.Actions}
+			ca.pa.parse(f.Actions, &ca.ar, ca.pre)
+			pa = &ca.pa
+			ca.parsed++
+		}
+	}
+	return pm, pa
 }
 
 // seenText is a worker cache entry: a string seen, and its parse once it
@@ -967,9 +1031,9 @@ func (c *Compiler) dropDP(st *flowState, o dpRules) {
 	}
 	k := TableKey{Datapath: o.dp, Pipeline: lo.pipeline(), Table: lo.table()}
 	if t := c.tables[k]; t != nil {
-		delete(t.owners, st.flow.UUID)
-		t.touch(st.flow.UUID, false)
-		c.changed[k] = struct{}{}
+		delete(t.owners, st)
+		t.touch(st, false)
+		c.markChanged(k, t)
 		if len(t.owners) == 0 {
 			delete(c.tables, k)
 		}
@@ -999,7 +1063,15 @@ func (c *Compiler) delUser(d depKey, u flowDP) {
 	}
 }
 
-func (c *Compiler) addRules(uuid string, dp uint32, lo *lowered) {
+// markChanged lists table k (t) as changed since the last Flush, once.
+func (c *Compiler) markChanged(k TableKey, t *table) {
+	if !t.changed {
+		t.changed = true
+		c.changed[k] = struct{}{}
+	}
+}
+
+func (c *Compiler) addRules(st *flowState, dp uint32, lo *lowered) {
 	c.stats.Rules += len(lo.rules)
 	if len(lo.rules) == 0 {
 		return
@@ -1007,12 +1079,12 @@ func (c *Compiler) addRules(uuid string, dp uint32, lo *lowered) {
 	k := TableKey{Datapath: dp, Pipeline: lo.pipeline(), Table: lo.table()}
 	t := c.tables[k]
 	if t == nil {
-		t = &table{owners: map[string][]Rule{}}
+		t = &table{owners: map[*flowState][]Rule{}}
 		c.tables[k] = t
 	}
-	t.owners[uuid] = lo.rules
-	t.touch(uuid, true)
-	c.changed[k] = struct{}{}
+	t.owners[st] = lo.rules
+	t.touch(st, true)
+	c.markChanged(k, t)
 }
 
 // retarget moves an unchanged lflow to a new datapath set: rules of the
@@ -1146,6 +1218,9 @@ func (c *Compiler) Flush() []TableKey {
 	keys := make([]TableKey, 0, len(c.changed))
 	for k := range c.changed {
 		keys = append(keys, k)
+		if t := c.tables[k]; t != nil {
+			t.changed = false
+		}
 	}
 	clear(c.changed)
 	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
@@ -1321,33 +1396,17 @@ type ruleKey struct {
 // Equal prefixes fall back to compareRules.
 func makeRuleKey(r *Rule, set, i int32) ruleKey {
 	var b [16]byte
-	n := 0
-	put := func(c byte) bool {
-		if n == len(b) {
-			return false
-		}
-		b[n] = c
-		n++
-		return true
-	}
 	p := 0xffff - r.Priority
-	put(byte(p >> 8))
-	put(byte(p))
-fill:
+	b[0], b[1] = byte(p>>8), byte(p)
+	n := 2
 	for _, m := range r.Match {
-		if !put(byte(m.Field) + 1) {
+		if n == len(b) {
 			break
 		}
-		for _, c := range m.Value {
-			if !put(c) {
-				break fill
-			}
-		}
-		for _, c := range m.Mask {
-			if !put(c) {
-				break fill
-			}
-		}
+		b[n] = byte(m.Field) + 1
+		n++
+		n += copy(b[n:], m.Value)
+		n += copy(b[n:], m.Mask)
 	}
 	return ruleKey{k0: binary.BigEndian.Uint64(b[:8]), k1: binary.BigEndian.Uint64(b[8:]), set: set, i: i}
 }

@@ -380,6 +380,10 @@ func (l *lexer) lexWord() {
 }
 
 func (l *lexer) lexNumber(w string) {
+	if v, ok := parseIPv4Fast(w); ok {
+		l.tok.kind, l.tok.val, l.tok.fmt = tInt, v, fmtIPv4
+		return
+	}
 	if strings.Count(w, ".") == 3 {
 		if a, err := netip.ParseAddr(w); err == nil && a.Is4() {
 			b := a.As4()
@@ -419,6 +423,39 @@ func (l *lexer) lexNumber(w string) {
 		v[15-i] = byte(n >> (8 * i))
 	}
 	l.tok.kind, l.tok.val, l.tok.fmt = tInt, v, fmtDecimal
+}
+
+// parseIPv4Fast parses a dotted quad as netip.ParseAddr accepts it (four
+// fields of 1-3 digits, at most 255, no leading zero), without its generality:
+// northd writes thousands. It reports false for anything else, which the
+// caller then hands to netip.
+func parseIPv4Fast(w string) ([16]byte, bool) {
+	var v [16]byte
+	field, digits, n := 0, 0, 0
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 1 && n == 0 {
+				return v, false // leading zero
+			}
+			n = n*10 + int(c-'0')
+			digits++
+			if n > 255 {
+				return v, false
+			}
+		case c == '.' && digits > 0 && field < 3:
+			v[12+field] = byte(n)
+			field, digits, n = field+1, 0, 0
+		default:
+			return v, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return v, false
+	}
+	v[15] = byte(n)
+	return v, true
 }
 
 func hexDigit(c byte) (byte, bool) {

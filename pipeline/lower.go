@@ -117,16 +117,10 @@ type parsedActions struct {
 // ctxPool recycles lowering contexts (one per lowering otherwise).
 var ctxPool = sync.Pool{New: func() any { return new(lowerCtx) }}
 
-// lowerFlow compiles f for datapath dp.
-func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r Resolver, newConj func() uint32) (*lowered, *LflowError) {
-	if pm.err != nil {
-		return nil, newLflowError(f, 0, "match", pm.err)
-	}
-	if pa.err != nil {
-		return nil, newLflowError(f, 0, "actions", pa.err)
-	}
+// newLowerCtx returns a pooled lowering context set up for f on datapath
+// dp (give it back with ctxPool.Put).
+func newLowerCtx(f *LogicalFlow, dp uint32, r Resolver) *lowerCtx {
 	c := ctxPool.Get().(*lowerCtx)
-	defer ctxPool.Put(c)
 	// Keep the pooled buffers (pieces, deps); everything else starts over.
 	*c = lowerCtx{expandCtx: expandCtx{r: r, dp: dp, deps: &c.depsBuf, al: &c.arenaBuf}, pipeline: f.Pipeline,
 		table: f.Table, depsBuf: deps{list: c.depsBuf.list[:0]}, pbuf: [2][]piece{c.pbuf[0][:0], c.pbuf[1][:0]},
@@ -135,9 +129,23 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 	if r != nil {
 		c.isRouter = r.DatapathIsRouter(dp)
 	}
-	// A failed lowering still reports what it read, so that a change to
-	// that input retries it.
-	failed := func() *lowered { return &lowered{deps: slices.Clone(c.deps.list)} }
+	return c
+}
+
+// failed is the result of a lowering that failed: it still reports what it
+// read, so that a change to that input retries it.
+func (c *lowerCtx) failed() *lowered { return &lowered{deps: slices.Clone(c.deps.list)} }
+
+// lowerFlow compiles f for datapath dp.
+func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r Resolver, newConj func() uint32) (*lowered, *LflowError) {
+	if pm.err != nil {
+		return nil, newLflowError(f, 0, "match", pm.err)
+	}
+	if pa.err != nil {
+		return nil, newLflowError(f, 0, "actions", pa.err)
+	}
+	c := newLowerCtx(f, dp, r)
+	defer ctxPool.Put(c)
 	// out is allocated first, so that a short program and few
 	// dependencies live in it rather than in allocations of their own.
 	out := &lowered{isRouter: c.isRouter}
@@ -149,9 +157,8 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 		ops, err = c.lowerActions(pa.a.list, false)
 	}
 	if err != nil {
-		return failed(), newLflowError(f, dp, "actions", err)
+		return c.failed(), newLflowError(f, dp, "actions", err)
 	}
-	ops = ops[:len(ops):len(ops)]
 	d, err := c.expand(pm.e, false, 0)
 	if err == nil && pa.prereqs != nil {
 		var pd dnf
@@ -160,8 +167,15 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 		}
 	}
 	if err != nil {
-		return failed(), newLflowError(f, dp, "match", err)
+		return c.failed(), newLflowError(f, dp, "match", err)
 	}
+	return c.emit(f, dp, out, ops, d, newConj), nil
+}
+
+// emit fills out with the rules of normal form d and program ops, and the
+// dependencies the lowering recorded.
+func (c *lowerCtx) emit(f *LogicalFlow, dp uint32, out *lowered, ops []Op, d dnf, newConj func() uint32) *lowered {
+	ops = ops[:len(ops):len(ops)]
 	if len(d) == 1 && singleRule(d[0]) {
 		out.rules = out.one[:0:1] // the common case: no separate allocation
 	}
@@ -174,7 +188,7 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 	for _, cj := range d {
 		out.rules = emitConj(out.rules, base, cj, newConj, &c.slabs)
 	}
-	return out, nil
+	return out
 }
 
 // singleRule reports whether a disjunct lowers to one rule (every clause

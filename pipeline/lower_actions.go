@@ -17,6 +17,7 @@ type lowerCtx struct {
 	arenaBuf arena // normal forms of this lowering (expandCtx.al)
 	boxed    *opBoxes
 	slabs    slabChunks // kept by the rules: carved, never reused
+	unique   bool       // the constant assigned is likely unique (a MAC per port): do not look for a boxed one
 }
 
 // opBoxes holds recurring ops boxed once, shared by the lowerings of one
@@ -482,13 +483,18 @@ func (c *lowerCtx) lowerAssign(ops []Op, a *action, inCommit bool) ([]Op, error)
 	for _, p := range ps {
 		pv := shiftBits(val.v, p.lo, p.n, p.off)
 		pm := shiftBits(val.m, p.lo, p.n, p.off)
-		ops = append(ops, boxOp(c.boxes().sets, setKey{p.field, pv, pm}, func() Op {
+		set := func() Op {
 			n := p.field.Bytes()
 			buf := c.constBytes(2 * n)
 			copy(buf, pv[16-n:])
 			copy(buf[n:], pm[16-n:])
 			return SetField{Field: p.field, Value: buf[:n:n], Mask: buf[n:]}
-		}))
+		}
+		if c.unique {
+			ops = append(ops, set())
+		} else {
+			ops = append(ops, boxOp(c.boxes().sets, setKey{p.field, pv, pm}, set))
+		}
 	}
 	return ops, nil
 }

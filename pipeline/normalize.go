@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 )
 
 // Normal form. A match expands (symbols resolved, prerequisites added,
@@ -131,15 +132,17 @@ func (al *arena) intersectClause(a, b clause) (clause, bool, error) {
 	if len(out) == 0 {
 		return clause{}, false, nil
 	}
-	return clause{field: a.field, alts: dedupAlts(out)}, true, nil
+	return clause{field: a.field, alts: al.dedupAlts(out)}, true, nil
 }
 
-func dedupAlts(alts []mval) []mval {
+// dedupAlts returns alts without repeats, in first-seen order, in new
+// memory (from the arena when there is one): alts may be shared.
+func (al *arena) dedupAlts(alts []mval) []mval {
 	if len(alts) < 2 {
 		return alts
 	}
 	if len(alts) <= 8 {
-		out := alts[:0:0]
+		out := al.mvalBuf(len(alts))
 		for i, a := range alts {
 			dup := false
 			for _, b := range alts[:i] {
@@ -154,15 +157,48 @@ func dedupAlts(alts []mval) []mval {
 		}
 		return out
 	}
-	seen := make(map[mval]struct{}, len(alts))
-	out := make([]mval, 0, len(alts))
+	seen := dedupMaps.Get().(map[mval]struct{})
+	out := al.mvalBuf(len(alts))
 	for _, a := range alts {
 		if _, ok := seen[a]; !ok {
 			seen[a] = struct{}{}
 			out = append(out, a)
 		}
 	}
+	if len(seen) <= dedupMapMax {
+		clear(seen)
+		dedupMaps.Put(seen)
+	}
 	return out
+}
+
+// dedupMaps recycles the sets dedupAlts uses for large clauses (a port
+// group's ports): one map per lowering otherwise.
+var dedupMaps = sync.Pool{New: func() any { return map[mval]struct{}{} }}
+
+const dedupMapMax = 1 << 12
+
+// mvalBuf returns an empty slice with room for n values, from the arena's
+// chunk when it fits.
+func (a *arena) mvalBuf(n int) []mval {
+	if a == nil || n > arenaChunk/2 {
+		return make([]mval, 0, n)
+	}
+	if cap(a.mvals)-len(a.mvals) < n {
+		a.mvals = make([]mval, 0, arenaChunk)
+	}
+	l := len(a.mvals)
+	a.mvals = a.mvals[:l+n]
+	return a.mvals[l : l : l+n]
+}
+
+// growMvals returns s with room for extra more values.
+func (a *arena) growMvals(s []mval, extra int) []mval {
+	if cap(s)-len(s) >= extra {
+		return s
+	}
+	out := a.mvalBuf(len(s) + extra)
+	return append(out, s...)
 }
 
 // andConj intersects two conjunctions.
@@ -262,7 +298,7 @@ func (al *arena) mergeSingles(d dnf) dnf {
 	}
 	for _, k := range first {
 		if k >= 0 {
-			out[k] = append(al.newConj(1), clause{field: out[k][0].field, alts: dedupAlts(out[k][0].alts)})
+			out[k] = append(al.newConj(1), clause{field: out[k][0].field, alts: al.dedupAlts(out[k][0].alts)})
 		}
 	}
 	return out
@@ -476,7 +512,7 @@ func (ctx *expandCtx) resolveConsts(s *symbol, width int, consts []constant, e *
 	if len(consts) == 1 && (consts[0].kind == cInt || consts[0].kind == cString) {
 		out = ctx.one[:0] // one value at most
 	} else {
-		out = make([]mval, 0, len(consts))
+		out = ctx.al.mvalBuf(len(consts))
 	}
 	full := prefixMask(width, width)
 	addInt := func(c constant) error {
@@ -525,6 +561,7 @@ func (ctx *expandCtx) resolveConsts(s *symbol, width int, consts []constant, e *
 			if !ok {
 				continue // an unknown group is empty, as in OVN
 			}
+			out = ctx.al.growMvals(out, len(ports))
 			for _, name := range ports {
 				if k, ok := ctx.portKey(name); ok {
 					var v mval
@@ -539,6 +576,7 @@ func (ctx *expandCtx) resolveConsts(s *symbol, width int, consts []constant, e *
 			}
 			ctx.deps.add(depAddrSet, c.s)
 			addrs, _ := ctx.r.AddressSet(c.s)
+			out = ctx.al.growMvals(out, len(addrs))
 			for _, a := range addrs {
 				cs, err := parseConstText(a)
 				if err != nil {
@@ -646,6 +684,18 @@ func (ctx *expandCtx) cmp(s *symbol, lo, w int, op relop, consts []constant, neg
 	if err != nil {
 		return nil, err
 	}
+	body, err := ctx.cmpBody(s, lo, w, op, consts, neg, e)
+	if err != nil {
+		return nil, err
+	}
+	if len(pre) == 1 && len(pre[0]) == 0 {
+		return body, nil
+	}
+	return ctx.al.and(pre, body)
+}
+
+// cmpBody is cmp without the prerequisites.
+func (ctx *expandCtx) cmpBody(s *symbol, lo, w int, op relop, consts []constant, neg bool, e *expr) (dnf, error) {
 	vals, err := ctx.resolveConsts(s, w, consts, e)
 	if err != nil {
 		return nil, err
@@ -661,23 +711,14 @@ func (ctx *expandCtx) cmp(s *symbol, lo, w int, op relop, consts []constant, neg
 		vals = rangeToMasks(vals[0].v, w, op)
 		op = opEq
 	}
-	var body dnf
 	if ctx.buf == nil {
 		ctx.buf = ctx.arr[:0]
 	}
 	ctx.buf = s.pieces(lo, w, ctx.buf)
 	if op == opEq {
-		body, err = ctx.eqSet(vals)
-	} else {
-		body, err = ctx.neSet(vals, w)
+		return ctx.eqSet(vals)
 	}
-	if err != nil {
-		return nil, err
-	}
-	if len(pre) == 1 && len(pre[0]) == 0 {
-		return body, nil
-	}
-	return ctx.al.and(pre, body)
+	return ctx.neSet(vals, w)
 }
 
 // place shifts a value of a logical bit range into the physical pieces.
@@ -734,7 +775,8 @@ func (ctx *expandCtx) eqSet(vals []mval) (dnf, error) {
 			c := append(ctx.al.newConj(1), clause{field: p.field, alts: ctx.al.one(vals[0])})
 			return append(ctx.al.newDNF(1), c), nil
 		}
-		return dnf{conj{{field: p.field, alts: dedupAlts(vals)}}}, nil
+		c := append(ctx.al.newConj(1), clause{field: p.field, alts: ctx.al.dedupAlts(vals)})
+		return append(ctx.al.newDNF(1), c), nil
 	}
 	var out dnf
 	for _, v := range vals {
