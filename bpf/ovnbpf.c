@@ -125,9 +125,25 @@ static __always_inline struct ovnbpf_flow *cache_lookup(struct ovnbpf_work *s)
 	/* two call sites, kept apart: clang would otherwise merge the calls into
 	 * one whose map varies, which the verifier cannot inline (the generic
 	 * helper costs an indirect call per packet) */
+	int memo_fill = 0;
+
 	if (s->fkey_v4) {
-		f = bpf_map_lookup_elem(&ovnbpf_flows4, &s->fkey4);
-		asm volatile("" ::: "memory");
+		const ovnbpf_u64a *a = (const void *)&s->fkey4, *b = (const void *)&s->memo_key;
+		__u64 d = 0;
+
+#pragma unroll
+		for (int i = 0; i < (int)sizeof(s->fkey4) / 8; i++)
+			d |= a[i] ^ b[i];
+		/* a memo of another generation or epoch: the map may hold a
+		 * newer entry (another CPU's) */
+		if (s->memo_ok && !d && s->memo.gen == s->gen && s->memo.cepoch == s->cepoch &&
+		    s->memo.depoch == s->depoch) {
+			f = &s->memo;
+		} else {
+			f = bpf_map_lookup_elem(&ovnbpf_flows4, &s->fkey4);
+			asm volatile("" ::: "memory");
+			memo_fill = 1;
+		}
 	} else {
 		f = bpf_map_lookup_elem(&ovnbpf_flows, &s->fkey);
 	}
@@ -135,6 +151,22 @@ static __always_inline struct ovnbpf_flow *cache_lookup(struct ovnbpf_work *s)
 	    f->n_out == 0 || f->n_out > OVNBPF_CACHE_OUT || f->n_tun > f->n_out) {
 		count_stat(OVNBPF_STAT_CACHE_MISS);
 		return 0;
+	}
+	if (memo_fill && f->n_out == 1) {
+		s->memo_ok = 0;
+		__builtin_memcpy(&s->memo_key, &s->fkey4, sizeof(s->memo_key));
+		s->memo.gen = f->gen;
+		s->memo.cepoch = f->cepoch;
+		s->memo.depoch = f->depoch;
+		s->memo.n_out = 1;
+		s->memo.n_tun = f->n_tun;
+		s->memo.strip_vlan = f->strip_vlan;
+		s->memo.unchanged = f->unchanged;
+		if (!f->unchanged)
+			__builtin_memcpy(s->memo.pkt, f->pkt, OVNBPF_PKT_BYTES);
+		__builtin_memcpy(&s->memo.tun, &f->tun, sizeof(f->tun));
+		__builtin_memcpy(&s->memo.out[0], &f->out[0], sizeof(f->out[0]));
+		s->memo_ok = 1;
 	}
 	n = f->n_out;
 	ndev = n - f->n_tun;
@@ -155,7 +187,10 @@ static __always_inline struct ovnbpf_flow *cache_lookup(struct ovnbpf_work *s)
 		o->dp = f->out[i].dp;
 		o->inport = f->out[i].inport;
 		o->outport = f->out[i].outport;
-		__builtin_memcpy(o->pkt, f->pkt, OVNBPF_PKT_BYTES);
+		/* a single copy of the packet as it is needs no packet fields of
+		 * its own (emit reads the parse's) */
+		if (!f->unchanged || n > 1)
+			__builtin_memcpy(o->pkt, f->pkt, OVNBPF_PKT_BYTES);
 	}
 	s->n_out = n;
 	s->n_tun = f->n_tun;
@@ -164,19 +199,28 @@ static __always_inline struct ovnbpf_flow *cache_lookup(struct ovnbpf_work *s)
 	return f;
 }
 
-static __always_inline void cache_insert(struct ovnbpf_work *s, __u8 strip_vlan)
+/* ovnbpf_cache_prepare builds the flow cache entry for what the pipeline produced
+ * in s->fval (1: there is one to insert); the emit stage may add the tunnel
+ * template; cache_commit then inserts it. A global function, off the entry
+ * programs' frames: their stack counts in 6.1's 512 bytes for the chain
+ * through ovnbpf_geneve_push. */
+__noinline int ovnbpf_cache_prepare(struct ovnbpf_work *s, __u32 strip_vlan)
 {
-	__u32 n = s->n_out, ndev = s->n_out - s->n_tun;
-	long ret;
+	__u32 n, ndev;
 
+	if (!s)
+		return 0;
+	n = s->n_out;
+	ndev = s->n_out - s->n_tun;
 	if (s->uncacheable || n == 0 || n > OVNBPF_CACHE_OUT || s->n_tun > n)
-		return;
+		return 0;
 	s->fval.gen = s->gen;
 	s->fval.cepoch = s->cepoch;
 	s->fval.depoch = s->depoch;
 	s->fval.n_out = n;
 	s->fval.n_tun = s->n_tun;
 	s->fval.strip_vlan = strip_vlan;
+	s->fval.tun.valid = 0;
 	for (int i = 0; i < OVNBPF_CACHE_OUT; i++) {
 		struct ovnbpf_out *o;
 		__u32 slot;
@@ -189,7 +233,7 @@ static __always_inline void cache_insert(struct ovnbpf_work *s, __u8 strip_vlan)
 			__builtin_memcpy(s->fval.pkt, o->pkt, OVNBPF_PKT_BYTES);
 			s->fval.unchanged = !ovnbpf_pkt_differs(s->pkt, o->pkt);
 		} else if (ovnbpf_pkt_differs(s->fval.pkt, o->pkt)) {
-			return;  /* copies that differ (a clone that rewrote): not cached */
+			return 0;  /* copies that differ (a clone that rewrote): not cached */
 		}
 		s->fval.out[i].kind = o->kind;
 		s->fval.out[i].vlan = o->vlan;
@@ -199,6 +243,13 @@ static __always_inline void cache_insert(struct ovnbpf_work *s, __u8 strip_vlan)
 		s->fval.out[i].inport = o->inport;
 		s->fval.out[i].outport = o->outport;
 	}
+	return 1;
+}
+
+static __always_inline void cache_commit(struct ovnbpf_work *s)
+{
+	long ret;
+
 	if (s->fkey_v4)
 		ret = bpf_map_update_elem(&ovnbpf_flows4, &s->fkey4, &s->fval, BPF_ANY);
 	else
@@ -208,14 +259,20 @@ static __always_inline void cache_insert(struct ovnbpf_work *s, __u8 strip_vlan)
 }
 
 /* emit sends the copies: the common single plain device copy right here,
- * anything else through the emit program (tail call per copy). */
-static __always_inline int emit(struct __sk_buff *skb, struct ovnbpf_work *s, const int tunnels)
+ * anything else through the emit program (tail call per copy). f: the flow
+ * cache entry of a hit; insert: a miss whose entry ovnbpf_cache_prepare built, to
+ * be inserted once the copy has gone through the emit stage (which may add
+ * the tunnel template to it). */
+static __always_inline int emit(struct __sk_buff *skb, struct ovnbpf_work *s, const int tunnels,
+				struct ovnbpf_flow *f, int insert)
 {
 	int ret;
 
 	if (s->n_out == 0)
 		return TC_ACT_SHOT;  /* each thread counted its own drop */
 	if (s->n_out == 1 && s->n_tun == 0 && s->out[0].kind == OVNBPF_OUT_DEVICE && !s->out[0].vlan) {
+		if (insert)
+			cache_commit(s);
 		if (!s->unchanged) {  /* switched traffic leaves as it came */
 			ret = ovnbpf_rewrite(skb, s, 0, 0, 1);
 			if (ret < 0)
@@ -224,23 +281,39 @@ static __always_inline int emit(struct __sk_buff *skb, struct ovnbpf_work *s, co
 		return bpf_redirect(s->out[0].ifindex, 0);
 	}
 	if (tunnels && s->n_out == 1 && s->n_tun == 1) {
-		int ifindex;
+		struct ovnbpf_tun_tmpl *tt = &s->fval.tun;
+		int ifindex, mode = TUN_TMPL_NONE;
 
-		if (s->unchanged) {
-			/* nothing to rewrite; the Geneve checksum reads what the packet holds */
-			__builtin_memcpy(s->pkt, s->out[OVNBPF_MAX_OUT - 1].pkt, OVNBPF_PKT_BYTES);
-			s->pkt_in_key = 0;
-		} else {
+		/* unchanged: nothing to rewrite; the Geneve checksum reads what the
+		 * packet holds, the parse's fields (pkt_in_key) */
+		if (!s->unchanged) {
 			ret = ovnbpf_rewrite(skb, s, OVNBPF_MAX_OUT - 1, 0, 1);
 			if (ret < 0)
 				return drop(ret);
 		}
-		ifindex = ovnbpf_geneve_push(skb, s, OVNBPF_MAX_OUT - 1, 1);
+		if (f && f->tun.valid) {
+			tt = &f->tun;
+			mode = TUN_TMPL_USE;
+		} else if (insert) {
+			mode = TUN_TMPL_FILL;
+		}
+		ifindex = ovnbpf_geneve_push(skb, s, OVNBPF_MAX_OUT - 1, TUN_FIRST | mode, tt);
+		if (insert)
+			cache_commit(s);
 		if (ifindex < 0)
 			return drop(ifindex);
 		if (s->need_neigh)
 			return bpf_redirect_neigh(ifindex, 0, 0, 0);
 		return bpf_redirect(ifindex, 0);
+	}
+	if (insert)
+		cache_commit(s);
+	if (s->unchanged && s->n_out == 1) {
+		/* cache_lookup left the copy's packet fields out: the rewrite
+		 * compares them with the packet's */
+		__u32 slot = s->n_tun ? OVNBPF_MAX_OUT - 1 : 0;
+
+		__builtin_memcpy(s->out[slot].pkt, &s->cur.raw[OVNBPF_PKT_OFF], OVNBPF_PKT_BYTES);
 	}
 	s->emit_idx = 0;
 	bpf_tail_call(skb, &ovnbpf_jmp, OVNBPF_TAIL_EMIT);
@@ -276,7 +349,7 @@ int ovnbpf_vif_ingress(struct __sk_buff *skb)
 				return drop(ret);
 		}
 		s->pkt_in_key = 1;
-		return emit(skb, s, 1);
+		return emit(skb, s, 1, f, 0);
 	}
 	if (s->cur.key.vlan_tci) {
 		/* a nested container: (parent VIF, tag) names the port, the tag goes */
@@ -307,8 +380,7 @@ int ovnbpf_vif_ingress(struct __sk_buff *skb)
 	s->cur.stage = OVNBPF_STAGE_TABLE;
 	finish(skb, s);
 	pipeline_run(s);
-	cache_insert(s, strip);
-	return emit(skb, s, 1);
+	return emit(skb, s, 1, 0, ovnbpf_cache_prepare(s, strip));
 }
 
 SEC("tc")
@@ -341,7 +413,7 @@ int ovnbpf_underlay_ingress(struct __sk_buff *skb)
 	flow_key_set(s, skb->ifindex, rx.vni, rx.inport, rx.outport, 1);
 	if (cache_lookup(s)) {
 		s->pkt_in_key = 1;
-		return emit(skb, s, 0 /* a tunnel never sends to a tunnel */);
+		return emit(skb, s, 0 /* a tunnel never sends to a tunnel */, 0, 0);
 	}
 	finish(skb, s);
 	s->cur.key.dp = bpf_htonl(rx.vni);
@@ -351,8 +423,7 @@ int ovnbpf_underlay_ingress(struct __sk_buff *skb)
 	s->cur.pipeline = 0;
 	s->cur.stage = OVNBPF_STAGE_OUTPUT;  /* the sender ran ingress */
 	pipeline_run(s);
-	cache_insert(s, 0);
-	return emit(skb, s, 0 /* a tunnel never sends to a tunnel */);
+	return emit(skb, s, 0 /* a tunnel never sends to a tunnel */, 0, ovnbpf_cache_prepare(s, 0));
 }
 
 SEC("tc")
@@ -396,7 +467,7 @@ int ovnbpf_emit(struct __sk_buff *skb)
 		ret = ovnbpf_rewrite(skb, s, pick, first ? 0 : GENEVE_ENCAP_LEN, last);
 		if (ret < 0)
 			goto next_drop;
-		ifindex = ovnbpf_geneve_push(skb, s, pick, first);
+		ifindex = ovnbpf_geneve_push(skb, s, pick, first ? TUN_FIRST : 0, &s->fval.tun);
 		if (ifindex < 0) {
 			ret = ifindex;
 			if (!first)

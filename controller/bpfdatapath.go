@@ -39,9 +39,9 @@ type BPFDatapath struct {
 	comp *pipeline.Compiler
 	res  *stateResolver
 
-	flows map[string]flowHash // lflow uuid -> signature compiled
-	// rows remembers which Southbound row (and local datapaths) each lflow
-	// was converted from: an unchanged row is not converted again.
+	// rows remembers, per lflow handed to the compiler, which Southbound row
+	// (and local datapaths) it was converted from, so that an unchanged row
+	// is not converted again, and the signature of what was compiled.
 	rows map[string]flowRow
 	// the State maps and local datapaths the rows were derived from: the
 	// controller hands the same maps while nothing in them changed
@@ -58,6 +58,7 @@ type BPFDatapath struct {
 	lnErr    []string           // localnet ports that could not be bound, from the last Apply
 	mcast    map[[2]uint32]string
 	macs     map[maps.MACBindingKey]string // MAC binding -> MAC written
+	fdbs     map[fdbKey]uint32             // Southbound FDB row -> port written
 	portsec  map[[2]uint32]string          // (dp, port) -> port_security written
 	psErrs   []string                      // malformed port_security, from the last Apply
 	cfgErr   string                        // the underlay could not be set up fully
@@ -68,14 +69,31 @@ type BPFDatapath struct {
 	config   string
 	zones    map[string]uint16 // logical port -> conntrack zone
 	tables   map[maps.TableID]bool
+	// ruleErrs are the rules the installer could not hold, per table, as of
+	// the last apply that handed it the table
+	ruleErrs map[maps.TableID][]maps.RuleError
 	// Unsupported lists the lflows the compiler could not handle (uuid:
 	// reason), from the last Apply; they are skipped, the rest is installed.
 	Unsupported []string
+	stats       ApplyStats
 }
+
+// ApplyStats says what the last Apply did with the flows: lflows handed to
+// the compiler, tables handed to the installer (and skipped by it as
+// installed from the same rules), classifier entries written and deleted.
+type ApplyStats struct {
+	Upserts, Tables, TablesSkipped, EntriesWritten, EntriesDeleted int
+	RuleErrors                                                     int // rules the installer left out
+	FirstError                                                     string
+}
+
+// LastApply returns what the last Apply did (for the daemon's debug log).
+func (b *BPFDatapath) LastApply() ApplyStats { return b.stats }
 
 type flowRow struct {
 	row *sbdb.LogicalFlow
 	dps []uint32
+	sig flowHash
 }
 
 type vifKey struct {
@@ -112,7 +130,7 @@ func NewBPFDatapath(systemID string) (*BPFDatapath, error) {
 	}
 	res := &stateResolver{}
 	b := &BPFDatapath{dp: d, inst: inst, st: maps.NewState(&d.Objs.DatapathMaps),
-		comp: pipeline.NewCompiler(res), res: res, flows: map[string]flowHash{}, rows: map[string]flowRow{},
+		comp: pipeline.NewCompiler(res), res: res, rows: map[string]flowRow{}, ruleErrs: map[maps.TableID][]maps.RuleError{},
 		neighs: map[netip.Addr]neighRef{}, attached: map[string]int{}, zones: map[string]uint16{}}
 	b.resetWritten()
 	for _, id := range inst.InstalledTables() {
@@ -130,7 +148,41 @@ func (b *BPFDatapath) Problems() []string {
 	}
 	p = append(p, b.neighErr...)
 	p = append(p, b.lnErr...)
+	if n, first := b.installErrors(); n > 0 {
+		p = append(p, fmt.Sprintf("%d classifier rules are not installed (the rest of their tables are): %s", n, first))
+	}
 	return append(p, b.Unsupported...)
+}
+
+// installErrors counts the rules the installer left out of the tables it
+// holds, and names the first (by table) for the log.
+func (b *BPFDatapath) installErrors() (int, string) {
+	n, first := 0, ""
+	var firstID maps.TableID
+	for id, errs := range b.ruleErrs {
+		n += len(errs)
+		if first == "" || id.Datapath < firstID.Datapath || id.Datapath == firstID.Datapath &&
+			(id.Pipeline < firstID.Pipeline || id.Pipeline == firstID.Pipeline && id.Table < firstID.Table) {
+			first, firstID = errs[0].Error(), id
+		}
+	}
+	return n, first
+}
+
+// Devices names the devices the datapath has programs on (the underlay
+// device and the bound VIF and localnet devices): their link changes
+// matter to it.
+func (b *BPFDatapath) Devices() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.attached)+1)
+	if b.underlay != "" {
+		out = append(out, b.underlay)
+	}
+	for name := range b.attached {
+		out = append(out, name)
+	}
+	return out
 }
 
 // PinDir is where the datapath is pinned.
@@ -161,6 +213,7 @@ func (b *BPFDatapath) Cleanup(context.Context) error {
 func (b *BPFDatapath) resetWritten() {
 	b.dps, b.ports, b.binds = map[uint32]uint32{}, map[[2]uint32]maps.Port{}, map[vifKey]binding{}
 	b.mcast, b.macs, b.portsec = map[[2]uint32]string{}, map[maps.MACBindingKey]string{}, map[[2]uint32]string{}
+	b.fdbs = map[fdbKey]uint32{}
 	if b.tables == nil {
 		b.tables = map[maps.TableID]bool{}
 	}
@@ -181,6 +234,11 @@ func (b *BPFDatapath) Apply(ctx context.Context, s *State) error {
 	b.full = s.Full || !b.applied
 	if b.full {
 		b.resetWritten()
+	}
+	if s.Resync {
+		if err := b.inst.Resync(); err != nil {
+			return fmt.Errorf("reading the installed tables back: %w", err)
+		}
 	}
 	if err := b.apply(s); err != nil {
 		return err
@@ -208,7 +266,10 @@ func (b *BPFDatapath) apply(s *State) error {
 	if err := b.applyFlows(s, old, facts); err != nil {
 		return err
 	}
-	return b.applyPorts(s, facts)
+	if err := b.applyPorts(s, facts); err != nil {
+		return err
+	}
+	return b.applyFDB(s)
 }
 
 // invalidate tells the compiler which names changed meaning.
@@ -359,20 +420,20 @@ func (b *BPFDatapath) applyFlows(s *State, old, f *resolverFacts) error {
 			if len(dps) == 0 {
 				continue
 			}
-			rows[uuid] = flowRow{row: lf, dps: dps}
 			if had && prev.row == lf && slices.Equal(prev.dps, dps) {
+				rows[uuid] = flowRow{row: lf, dps: prev.dps, sig: prev.sig}
 				continue
 			}
 			pf := toPipelineFlow(lf, dps)
-			if sig := flowSig(pf); b.flows[uuid] != sig {
+			sig := flowSig(pf)
+			if !had || prev.sig != sig {
 				upserts = append(upserts, pf)
-				b.flows[uuid] = sig
 			}
+			rows[uuid] = flowRow{row: lf, dps: dps, sig: sig}
 		}
-		for uuid := range b.flows {
+		for uuid := range b.rows {
 			if _, ok := rows[uuid]; !ok {
 				b.comp.Delete(uuid)
-				delete(b.flows, uuid)
 			}
 		}
 		b.rows = rows
@@ -407,8 +468,18 @@ func (b *BPFDatapath) applyFlows(s *State, old, f *resolverFacts) error {
 			} else {
 				b.tables[id] = true
 			}
+			delete(b.ruleErrs, id) // handed again: its errors are this apply's
 		}
-		_ = rep
+		for _, e := range rep.Errors {
+			b.ruleErrs[e.Table] = append(b.ruleErrs[e.Table], e)
+		}
+		b.stats = ApplyStats{Upserts: len(upserts), Tables: len(changes), TablesSkipped: rep.Skipped,
+			EntriesWritten: rep.Written, EntriesDeleted: rep.Deleted, RuleErrors: len(rep.Errors)}
+		if len(rep.Errors) > 0 {
+			b.stats.FirstError = rep.Errors[0].Error()
+		}
+	} else {
+		b.stats = ApplyStats{Upserts: len(upserts)}
 	}
 	b.Unsupported = b.Unsupported[:0]
 	for _, e := range b.comp.Errors() {
@@ -553,6 +624,15 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 			devs[s.BridgeMappings[pb.Options["network_name"]]] = int(p.Ifindex)
 			localnet[pk.dp] = pk.key
 		case "chassisredirect", "external", "l2gateway":
+			if pb.Type == "chassisredirect" && s.PortChassis[name] == s.Chassis {
+				// the active gateway: output to it is output to its
+				// distributed port on the same datapath (OVN drops it
+				// when that port is missing or elsewhere)
+				if d, ok := f.ports[pb.Options["distributed-port"]]; ok && d.dp == pk.dp {
+					ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRedirect, PeerDatapath: pk.dp, PeerKey: d.key}
+				}
+				continue
+			}
 			if ip, ok := remoteIP(s, name); ok {
 				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRemote, Chassis: ip}
 			}
@@ -852,7 +932,7 @@ func remoteIP(s *State, port string) (netip.Addr, bool) {
 // (local devices, patch and localport ports) and the remote chassis that
 // have members.
 func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]uint32]maps.Port) error {
-	byUUID := map[string]string{}
+	byUUID := make(map[string]string, len(s.Ports))
 	for name, pb := range s.Ports {
 		byUUID[pb.UUID] = name
 	}
@@ -1023,7 +1103,8 @@ type resolverFacts struct {
 }
 
 func newResolverFacts(s *State) *resolverFacts {
-	f := &resolverFacts{dpKey: map[string]uint32{}, ports: map[string]portKey{}, mcast: map[mcKey]uint32{},
+	f := &resolverFacts{dpKey: make(map[string]uint32, len(s.Datapaths)), ports: make(map[string]portKey, len(s.Ports)),
+		mcast:    make(map[mcKey]uint32, len(s.MulticastGroups)),
 		addrSets: map[string][]string{}, portGroups: map[string][]string{}, resident: map[string]bool{},
 		routers: map[uint32]bool{}}
 	for key, dp := range s.Datapaths {

@@ -60,6 +60,11 @@ type Options struct {
 	OVSCompat bool
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
+	// FullApply, if set, is called before (start true) and after (false)
+	// each Apply that rebuilds the whole datapath state (a recompute, the
+	// first pass): a burst of allocation the daemon may want to run under
+	// another garbage collector setting than the small passes.
+	FullApply func(start bool)
 }
 
 // Controller is one chassis' OVN controller.
@@ -89,6 +94,7 @@ type Controller struct {
 	scope         MonitorScope
 	appliedNbCfg  int
 	forceApply    bool
+	resync        bool // the owed recompute compares with the maps (State.Resync)
 	// recomputed are closed once a full recompute has been applied (under mu)
 	recomputed []chan struct{}
 	lastView   *sbView // the previous pass' view (unchanged tables are shared)
@@ -150,10 +156,17 @@ func (c *Controller) Kick() {
 // Recompute forces the next pass to re-apply the whole state to the datapath
 // even when nothing seems to have changed. The channel is closed once the
 // datapath holds the recomputed state.
-func (c *Controller) Recompute() <-chan struct{} {
+func (c *Controller) Recompute() <-chan struct{} { return c.recompute(false) }
+
+// RecomputeResync is Recompute comparing with what the datapath's maps
+// really hold (State.Resync).
+func (c *Controller) RecomputeResync() <-chan struct{} { return c.recompute(true) }
+
+func (c *Controller) recompute(resync bool) <-chan struct{} {
 	done := make(chan struct{})
 	c.mu.Lock()
 	c.forceApply = true
+	c.resync = c.resync || resync
 	c.recomputed = append(c.recomputed, done)
 	c.mu.Unlock()
 	c.Kick()
@@ -472,6 +485,20 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		vifs = append(vifs, v...)
 	}
 	vifs = append(vifs, c.manual.VIFs()...)
+	// Link changes wake a pass only for the devices passes read.
+	wanted := map[string]bool{}
+	for _, v := range vifs {
+		wanted[v.Ifname] = true
+	}
+	for _, dev := range cfg.BridgeMappings {
+		wanted[dev] = true
+	}
+	if d, ok := c.opts.Datapath.(interface{ Devices() []string }); ok {
+		for _, dev := range d.Devices() {
+			wanted[dev] = true
+		}
+	}
+	c.nd.want(wanted)
 	for i := range vifs {
 		vifs[i].Ifindex, vifs[i].Up = c.nd.lookup(vifs[i].Ifname)
 	}
@@ -609,18 +636,31 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	state.Full = c.forceApply
-	c.forceApply = false
+	state.Resync = c.forceApply && c.resync
+	c.forceApply, c.resync = false, false
 	waiting := c.recomputed
 	c.recomputed = nil
 	c.mu.Unlock()
 	t1 := c.now()
+	full := state.Full || c.appliedNbCfg < 0 // the datapath's first apply rebuilds too
+	if full && c.opts.FullApply != nil {
+		c.opts.FullApply(true)
+	}
 	err = c.opts.Datapath.Apply(ctx, state)
+	if full && c.opts.FullApply != nil {
+		c.opts.FullApply(false)
+	}
+	var applied any
+	if st, ok := c.opts.Datapath.(interface{ LastApply() ApplyStats }); ok {
+		applied = st.LastApply()
+	}
 	c.log.Debug("datapath apply", "took", c.now().Sub(t1), "full", state.Full, "flows", len(state.Flows),
-		"state-built", t1.Sub(t0))
+		"state-built", t1.Sub(t0), "applied", applied)
 	if err != nil {
 		c.mu.Lock()
 		// the recompute is still owed: the next pass does it
 		c.forceApply = c.forceApply || state.Full
+		c.resync = c.resync || state.Resync
 		c.recomputed = append(waiting, c.recomputed...)
 		c.mu.Unlock()
 		c.setStatus(func(s *Status) { s.Datapath = "apply failed: " + err.Error() })
@@ -904,8 +944,8 @@ type builtState struct {
 // Maps taken from prev are shared, never modified: a State is read only.
 func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF, prev *builtState) *State {
 	s := &State{NbCfg: v.global.NbCfg, Chassis: cfg.SystemID, EncapIPs: cfg.EncapIPs, BridgeMappings: cfg.BridgeMappings,
-		Datapaths: map[int]*sbdb.DatapathBinding{}, Ports: map[string]*sbdb.PortBinding{},
-		LocalPorts: map[string]LocalPort{}, RemoteChassis: map[string]string{}, PortChassis: map[string]string{}}
+		Datapaths: make(map[int]*sbdb.DatapathBinding, len(local)), Ports: make(map[string]*sbdb.PortBinding, len(v.ports)),
+		LocalPorts: map[string]LocalPort{}, RemoteChassis: map[string]string{}, PortChassis: make(map[string]string, len(v.ports))}
 	var pv *sbView
 	if prev != nil && boolMapsEqual(prev.local, local) {
 		pv = prev.view

@@ -62,8 +62,14 @@ func (c *Controller) handle(req CtlRequest) (any, error) {
 	case "ports":
 		return c.Status().Ports, nil
 	case "recompute":
+		done := c.Recompute
+		if len(req.Args) == 1 && req.Args[0] == "resync" {
+			done = c.RecomputeResync
+		} else if len(req.Args) > 0 {
+			return nil, errors.New("usage: recompute [resync]")
+		}
 		select {
-		case <-c.Recompute():
+		case <-done():
 			return "recomputed", nil
 		case <-time.After(recomputeTimeout):
 			return nil, fmt.Errorf("recompute requested, not applied after %v (see ovnbpfctl status)", recomputeTimeout)

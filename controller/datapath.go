@@ -33,6 +33,10 @@ type State struct {
 	// recompute`): rebuild everything from State rather than diff against
 	// the previous one; the result must be the same.
 	Full bool
+	// Resync (with Full) asks the datapath to compare with what its maps
+	// really hold, not with what it remembers having written (`ovnbpfctl
+	// recompute --resync`): slower, for state changed behind its back.
+	Resync bool
 	// Chassis is this chassis' name (system-id).
 	Chassis string
 	// EncapIPs are this chassis' tunnel endpoints.

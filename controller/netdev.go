@@ -16,6 +16,11 @@ import (
 type netdevs struct {
 	mu     sync.Mutex
 	byName map[string]netdev
+	// wanted are the names passes read (VIFs, the devices the datapath
+	// uses): a change to another link calls no one (a pass costs tens of
+	// milliseconds at scale, and a VIF's veth is made, and set up, before
+	// its Interface row names it). nil: every change calls changed.
+	wanted map[string]bool
 	done   chan struct{}
 }
 
@@ -89,8 +94,9 @@ func (n *netdevs) subscribe(ns *netns.NsHandle, changed func()) (chan netlink.Li
 func (n *netdevs) follow(ns *netns.NsHandle, ch chan netlink.LinkUpdate, changed func()) {
 	for {
 		for u := range ch {
-			n.set(u.Link, u.Header.Type == unix.RTM_DELLINK)
-			changed()
+			if n.set(u.Link, u.Header.Type == unix.RTM_DELLINK) {
+				changed()
+			}
 		}
 		backoff := 50 * time.Millisecond
 		for {
@@ -110,21 +116,34 @@ func (n *netdevs) follow(ns *netns.NsHandle, ch chan netlink.LinkUpdate, changed
 	}
 }
 
-func (n *netdevs) set(l netlink.Link, deleted bool) {
+// set records a link message; it reports whether a wanted name changed.
+func (n *netdevs) set(l netlink.Link, deleted bool) bool {
 	a := l.Attrs()
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	wanted := n.wanted == nil || n.wanted[a.Name]
 	// A rename arrives as a new name on a known index: forget the old name.
 	for name, d := range n.byName {
 		if d.index == a.Index && name != a.Name {
 			delete(n.byName, name)
+			wanted = wanted || n.wanted[name]
 		}
 	}
 	if deleted {
 		delete(n.byName, a.Name)
-		return
+		return wanted
 	}
 	n.byName[a.Name] = netdev{index: a.Index, up: a.Flags&unix.IFF_UP != 0 && a.OperState != netlink.OperDown}
+	return wanted
+}
+
+// want sets the names whose changes call changed. A pass sets it before
+// its lookups: a change recorded before want is seen by those lookups, one
+// after it calls changed, so no change of a wanted name is missed.
+func (n *netdevs) want(names map[string]bool) {
+	n.mu.Lock()
+	n.wanted = names
+	n.mu.Unlock()
 }
 
 // lookup returns a device's ifindex (0 if absent) and whether it is up.

@@ -122,7 +122,17 @@ type DatapathOvnbpfFlow struct {
 	StripVlan uint8
 	Unchanged uint8
 	Pkt       [128]uint8
-	Out       [16]DatapathOvnbpfFlowOut
+	Tun       struct {
+		_      structs.HostLayout
+		Valid  uint8
+		Csum   uint8
+		IpSum  uint16
+		UdpSum uint16
+		Pad    uint16
+		Hdr    [44]uint8
+		_      [4]byte
+	}
+	Out [16]DatapathOvnbpfFlowOut
 }
 
 type DatapathOvnbpfFlowKey struct {
@@ -369,6 +379,7 @@ const (
 	DatapathOvnbpfPortTypeOVNBPF_PORT_PATCH     DatapathOvnbpfPortType = 3
 	DatapathOvnbpfPortTypeOVNBPF_PORT_LOCALNET  DatapathOvnbpfPortType = 4
 	DatapathOvnbpfPortTypeOVNBPF_PORT_LOCALPORT DatapathOvnbpfPortType = 5
+	DatapathOvnbpfPortTypeOVNBPF_PORT_REDIRECT  DatapathOvnbpfPortType = 6
 )
 
 type DatapathOvnbpfPortsecEntry struct {
@@ -497,43 +508,15 @@ type DatapathOvnbpfVifKey struct {
 }
 
 type DatapathOvnbpfWork struct {
-	_         structs.HostLayout
-	Cur       DatapathOvnbpfThread
-	Jobs      [8]DatapathOvnbpfThread
-	Out       [16]DatapathOvnbpfOut
-	Tbl       DatapathOvnbpfTable
-	Dir       DatapathOvnbpfDir
-	DirDp     uint32
-	DirLoaded uint32
-	Best      struct {
-		_       structs.HostLayout
-		Prio    uint16
-		Found   uint8
-		Pad     uint8
-		OpStart uint32
-		N_ops   uint16
-		Pad2    uint16
-		Lflow   uint32
-	}
-	Conj [8]struct {
-		_         structs.HostLayout
-		Id        uint32
-		Prio      uint16
-		N_clauses uint8
-		Pad       uint8
-		Seen      uint32
-	}
-	Pkt         [128]uint8
+	_           structs.HostLayout
+	Cur         DatapathOvnbpfThread
 	Gen         uint32
 	Cepoch      uint32
 	Depoch      uint32
 	N_jobs      uint32
 	N_out       uint32
 	EmitIdx     uint32
-	Fkey        DatapathOvnbpfFlowKey
-	Fkey4       DatapathOvnbpfFlowKey4
 	FkeyV4      uint32
-	Fval        DatapathOvnbpfFlow
 	Uncacheable uint32
 	PktInKey    uint32
 	Unchanged   uint32
@@ -554,11 +537,43 @@ type DatapathOvnbpfWork struct {
 	IsArp       uint8
 	IsNd        uint8
 	Pad         [3]uint8
-	_           [4]byte
-	Fib         [64]uint8
 	Nh          DatapathOvnbpfNexthop
 	NhIp        uint32
 	NhPad       uint32
+	Fkey4       DatapathOvnbpfFlowKey4
+	MemoOk      uint32
+	MemoPad     uint32
+	MemoKey     DatapathOvnbpfFlowKey4
+	Pkt         [128]uint8
+	Out         [16]DatapathOvnbpfOut
+	Fkey        DatapathOvnbpfFlowKey
+	Jobs        [8]DatapathOvnbpfThread
+	_           [4]byte
+	Tbl         DatapathOvnbpfTable
+	Dir         DatapathOvnbpfDir
+	DirDp       uint32
+	DirLoaded   uint32
+	Best        struct {
+		_       structs.HostLayout
+		Prio    uint16
+		Found   uint8
+		Pad     uint8
+		OpStart uint32
+		N_ops   uint16
+		Pad2    uint16
+		Lflow   uint32
+	}
+	Conj [8]struct {
+		_         structs.HostLayout
+		Id        uint32
+		Prio      uint16
+		N_clauses uint8
+		Pad       uint8
+		Seen      uint32
+	}
+	Fval DatapathOvnbpfFlow
+	Memo DatapathOvnbpfFlow
+	Fib  [64]uint8
 }
 
 // Names of all BPF objects in the ELF.

@@ -196,7 +196,7 @@ func dumpTables(m *DatapathMaps) (rules, subtables []string, err error) {
 					// the precheck may test conj_id bits: a value the compiler chose
 					pm, pv := ref.PreMask&^conjBits(ref.PreWord), ref.PreValue&^conjBits(ref.PreWord)
 					subtables = append(subtables, fmt.Sprintf("%s mask=%s max_prio=%d precheck=%d/%x/%x",
-						id, maskShape(mask), ref.MaxPrio, ref.PreWord, pm, pv))
+						id, maskText(mask), ref.MaxPrio, ref.PreWord, pm, pv))
 				}
 			}
 		}

@@ -3,8 +3,9 @@ package maps
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"sort"
-	"strings"
+	"unsafe"
 
 	"github.com/ovnbpf/ovnbpf/pipeline"
 )
@@ -37,13 +38,22 @@ type maskedMatch struct {
 	value []uint64
 }
 
+// maskShape identifies a subtable: the key words its mask reads and their
+// masks (unused words zero). A comparable value, not text: it is computed
+// for every rule of every table a pass hands the installer.
+type maskShape struct {
+	n    uint8
+	idx  [maskWords]uint8
+	mask [maskWords]uint64
+}
+
 // shape identifies the subtable (mask) of a match.
-func (m maskedMatch) shape() string {
-	var b strings.Builder
-	for i := range m.idx {
-		fmt.Fprintf(&b, "%d:%x;", m.idx[i], m.mask[i])
-	}
-	return b.String()
+func (m maskedMatch) shape() maskShape {
+	var s maskShape
+	s.n = uint8(len(m.idx))
+	copy(s.idx[:], m.idx)
+	copy(s.mask[:], m.mask)
+	return s
 }
 
 // encodeMatch lays a rule's field matches into key words.
@@ -127,8 +137,17 @@ type Unsupported struct {
 // EncodeOps turns a program of typed ops into the datapath's op array.
 // Ops the datapath cannot run become OP_UNSUPPORTED (and are listed).
 func EncodeOps(ops []pipeline.Op) ([]DatapathOvnbpfOp, []string, error) {
-	var out []DatapathOvnbpfOp
 	var unsupported []string
+	out, err := appendOps(nil, ops, &unsupported)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, unsupported, nil
+}
+
+// appendOps encodes ops after out; the names of unsupported ops are added
+// to *unsupported unless it is nil.
+func appendOps(out []DatapathOvnbpfOp, ops []pipeline.Op, unsupported *[]string) ([]DatapathOvnbpfOp, error) {
 	var err error
 	var encode func(ops []pipeline.Op) error
 	encode = func(ops []pipeline.Op) error {
@@ -186,7 +205,9 @@ func EncodeOps(ops []pipeline.Op) ([]DatapathOvnbpfOp, []string, error) {
 			case pipeline.Controller:
 				if op.Kind != pipeline.CtlNDNA && op.Kind != pipeline.CtlNDNARouter {
 					o.Code = uint8(DatapathOvnbpfOpcodeOVNBPF_OP_UNSUPPORTED)
-					unsupported = append(unsupported, op.String())
+					if unsupported != nil {
+						*unsupported = append(*unsupported, op.String())
+					}
 					break
 				}
 				// nd_na / nd_na_router run in the datapath: the NS becomes the
@@ -265,7 +286,9 @@ func EncodeOps(ops []pipeline.Op) ([]DatapathOvnbpfOp, []string, error) {
 				o.Code = uint8(DatapathOvnbpfOpcodeOVNBPF_OP_NOP)
 			default:
 				o.Code = uint8(DatapathOvnbpfOpcodeOVNBPF_OP_UNSUPPORTED)
-				unsupported = append(unsupported, op.String())
+				if unsupported != nil {
+					*unsupported = append(*unsupported, op.String())
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", op, err)
@@ -275,28 +298,27 @@ func EncodeOps(ops []pipeline.Op) ([]DatapathOvnbpfOp, []string, error) {
 		return nil
 	}
 	if e := encode(ops); e != nil {
-		return nil, nil, e
+		return nil, e
 	}
-	return out, unsupported, nil
+	return out, nil
 }
 
-// slotContent is what one classifier entry holds in one version.
+// slotContent is what one classifier entry holds in one version. The op
+// program itself (72 bytes an op) is kept only while it is to be written:
+// what is installed is remembered by its digest, which is what comparisons
+// use.
 type slotContent struct {
 	prio   uint16
 	action bool
-	ops    []DatapathOvnbpfOp
+	ops    []DatapathOvnbpfOp // nil once installed
+	opsSum digest             // of ops
 	lflow  string
 	conj   []DatapathOvnbpfConjRef
 }
 
 func (c *slotContent) equal(o *slotContent) bool {
-	if c.prio != o.prio || c.action != o.action || c.lflow != o.lflow || len(c.ops) != len(o.ops) || len(c.conj) != len(o.conj) {
+	if c.prio != o.prio || c.action != o.action || c.lflow != o.lflow || c.opsSum != o.opsSum || len(c.conj) != len(o.conj) {
 		return false
-	}
-	for i := range c.ops {
-		if c.ops[i] != o.ops[i] {
-			return false
-		}
 	}
 	for i := range c.conj {
 		if c.conj[i] != o.conj[i] {
@@ -304,6 +326,92 @@ func (c *slotContent) equal(o *slotContent) bool {
 		}
 	}
 	return true
+}
+
+// digest is a 128-bit hash (two independently seeded 64-bit ones): what is
+// remembered of installed contents in place of the contents. Seeds are per
+// process; digests of what the maps hold are recomputed when they are read
+// back.
+type digest [2]uint64
+
+var digestSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func digestBytes(b []byte) digest {
+	return digest{maphash.Bytes(digestSeeds[0], b), maphash.Bytes(digestSeeds[1], b)}
+}
+
+// opBytes is an op program's memory (the generated struct has explicit
+// padding fields, so every byte is a field's).
+func opBytes(ops []DatapathOvnbpfOp) []byte {
+	if len(ops) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&ops[0])), len(ops)*int(unsafe.Sizeof(ops[0])))
+}
+
+func digestOps(ops []DatapathOvnbpfOp) digest {
+	if len(ops) == 0 {
+		return digest{}
+	}
+	return digestBytes(opBytes(ops))
+}
+
+// ruleDigester digests the rules handed for a table: equal digests mean
+// equal encodings (encodeTable is a function of the rules alone), so a table
+// whose digest is that of the rules it was installed from is skipped
+// without encoding it. The digest is a sum of the rules' own, so it does not
+// depend on the order the compiler lists them in (which can differ between
+// two compilations of the same flows). Its buffers are reused.
+type ruleDigester struct {
+	buf []byte
+	ops []DatapathOvnbpfOp
+}
+
+// digest returns the rules' digest; ok is false when an op program cannot
+// be encoded (the table is then encoded, and its errors reported, as usual).
+func (d *ruleDigester) digest(rules []pipeline.Rule) (sum digest, ok bool) {
+	var err error
+	for i := range rules {
+		r := &rules[i]
+		b := d.buf[:0]
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Lflow)))
+		b = append(b, r.Lflow...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.Priority)<<16|uint32(len(r.Match))<<8|uint32(len(r.Conj)))
+		// the match as the classifier sees it (key bytes and mask), not as
+		// listed: field order and bits outside the mask do not count
+		var val, msk [keyWords * 8]byte
+		for _, fm := range r.Match {
+			loc, err := Loc(fm.Field)
+			if err != nil || len(fm.Value) != loc.Size || len(fm.Mask) != loc.Size {
+				d.buf = b
+				return digest{}, false
+			}
+			for i := 0; i < loc.Size; i++ {
+				msk[loc.Offset+i] |= fm.Mask[i]
+				val[loc.Offset+i] |= fm.Value[i] & fm.Mask[i]
+			}
+		}
+		b = append(b, msk[:]...)
+		b = append(b, val[:]...)
+		for _, c := range r.Conj {
+			b = binary.LittleEndian.AppendUint32(b, c.ID)
+			b = append(b, c.Clause, c.NClauses)
+		}
+		if len(r.Conj) == 0 {
+			if d.ops, err = appendOps(d.ops[:0], r.Actions, nil); err != nil {
+				d.buf = b
+				return digest{}, false
+			}
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(d.ops)))
+			b = append(b, opBytes(d.ops)...)
+		}
+		d.buf = b
+		rd := digestBytes(b)
+		sum[0] += rd[0]
+		sum[1] += rd[1]
+	}
+	sum[1] ^= uint64(len(rules))
+	return sum, true
 }
 
 type desiredSubtable struct {
@@ -323,8 +431,8 @@ func (e RuleError) Error() string { return fmt.Sprintf("lflow %s (%s): %v", e.Lf
 
 // encodeTable groups a table's rules into subtables and entries. Rules it
 // cannot encode are returned as errors; the others are kept.
-func encodeTable(id TableID, rules []pipeline.Rule) (map[string]*desiredSubtable, []RuleError, []Unsupported) {
-	subs := map[string]*desiredSubtable{}
+func encodeTable(id TableID, rules []pipeline.Rule) (map[maskShape]*desiredSubtable, []RuleError, []Unsupported) {
+	subs := map[maskShape]*desiredSubtable{}
 	var errs []RuleError
 	var unsup []Unsupported
 	for _, r := range rules {
@@ -361,8 +469,9 @@ func encodeTable(id TableID, rules []pipeline.Rule) (map[string]*desiredSubtable
 			st.slots[w] = cur
 		}
 		if content.action {
-			// same match twice: the higher priority wins, as in OVS
-			if !cur.action || content.prio > cur.prio {
+			// same match twice: the higher priority wins, as in OVS (at
+			// one priority the lower lflow uuid, whatever the rules' order)
+			if !cur.action || content.prio > cur.prio || content.prio == cur.prio && content.lflow < cur.lflow {
 				cur.action, cur.prio, cur.ops, cur.lflow = true, content.prio, content.ops, content.lflow
 			}
 		}
@@ -376,8 +485,8 @@ func encodeTable(id TableID, rules []pipeline.Rule) (map[string]*desiredSubtable
 				continue
 			}
 			cur.conj = append(cur.conj, DatapathOvnbpfConjRef{Id: c.ID, Prio: r.Priority, Clause: c.Clause - 1, N_clauses: c.NClauses})
-			if !cur.action && cur.lflow == "" {
-				cur.lflow = r.Lflow
+			if !cur.action && (cur.lflow == "" || r.Lflow < cur.lflow) {
+				cur.lflow = r.Lflow // counted against the lowest uuid: independent of the rules' order
 			}
 		}
 		if r.Priority > st.maxPrio {
@@ -386,6 +495,7 @@ func encodeTable(id TableID, rules []pipeline.Rule) (map[string]*desiredSubtable
 	}
 	for _, st := range subs {
 		for _, s := range st.slots {
+			s.opsSum = digestOps(s.ops)
 			sort.Slice(s.conj, func(i, j int) bool {
 				a, b := s.conj[i], s.conj[j]
 				if a.Id != b.Id {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -36,20 +38,35 @@ type Installer struct {
 	subtableIDs idAllocator
 	descIDs     idAllocator
 	ops         rangeAllocator
+	// Op programs are shared: entries with the same program point at one
+	// range, counted, freed when the last goes (one apply later, as the
+	// entries). At the reference scale a program is used 3-4 times on
+	// average (next;, output;, the same port's actions on many matches).
+	progByStart map[uint32]*opProg
+	progBySum   map[digest]*opProg
 	lflows      map[string]uint32
 	lflowNames  []string
+	digester    ruleDigester
 
 	// released by the previous apply: freed/deleted by the next one
 	deferredRules     []ruleKey
 	deferredOps       []opRange
 	deferredSubtables []uint32
 	deferredDescs     []uint32
+
+	// unsure is set when an Apply failed part way: the maps may hold some
+	// of its writes, so the next Apply first reads them back (Resync).
+	unsure bool
 }
 
 type tableState struct {
-	subtables map[string]*subtableState
+	subtables map[maskShape]*subtableState
 	desc      uint32 // index of its subtable list in ovnbpf_tables
 	list      DatapathOvnbpfTable
+	// sum is the digest of the rules the table was installed from, when
+	// they all were (summed): the same rules again are skipped unencoded.
+	sum    digest
+	summed bool
 }
 
 type subtableState struct {
@@ -65,6 +82,74 @@ type installedSlot struct {
 }
 
 type opRange struct{ start, n uint32 }
+
+// opProg is an op program in ovnbpf_ops and the entries using it.
+type opProg struct {
+	r    opRange
+	sum  digest
+	refs int
+}
+
+// acquireOps returns the range holding ops (digest sum), taking a
+// reference: an existing one, or a new one whose ops are appended to the
+// batch to write.
+func (in *Installer) acquireOps(sum digest, ops []DatapathOvnbpfOp, idx *[]uint32, vals *[]DatapathOvnbpfOp) (opRange, error) {
+	if len(ops) == 0 {
+		return opRange{}, nil
+	}
+	if p := in.progBySum[sum]; p != nil && p.r.n == uint32(len(ops)) {
+		p.refs++
+		return p.r, nil
+	}
+	start, err := in.ops.alloc(uint32(len(ops)))
+	if err != nil {
+		return opRange{}, err
+	}
+	r := opRange{start, uint32(len(ops))}
+	for i, op := range ops {
+		*idx = append(*idx, start+uint32(i))
+		*vals = append(*vals, op)
+	}
+	p := &opProg{r: r, sum: sum, refs: 1}
+	in.progByStart[start] = p
+	if in.progBySum[sum] == nil {
+		in.progBySum[sum] = p
+	}
+	return r, nil
+}
+
+// canonical reports whether an installed entry uses the shared range of
+// its program. One that does not (pins written before programs were
+// shared) is written again, pointing at the shared range, and its own
+// range is freed: the op array is compacted as the tables are re-applied.
+func (in *Installer) canonical(s *installedSlot) bool {
+	if !s.content.action || s.ops.n == 0 {
+		return true
+	}
+	p := in.progBySum[s.content.opsSum]
+	return p == nil || p.r == s.ops
+}
+
+// releaseOps drops a reference to the program at r, freeing the range
+// with the last.
+func (in *Installer) releaseOps(r opRange) {
+	if r.n == 0 {
+		return
+	}
+	p := in.progByStart[r.start]
+	if p == nil {
+		in.ops.release(r) // not counted (cannot happen): free as before
+		return
+	}
+	if p.refs--; p.refs > 0 {
+		return
+	}
+	delete(in.progByStart, r.start)
+	if in.progBySum[p.sum] == p {
+		delete(in.progBySum, p.sum)
+	}
+	in.ops.release(p.r)
+}
 
 // ruleKey names a classifier entry in either rules map (by the subtable's
 // width: narrow subtables use ovnbpf_rules, wide ones ovnbpf_rules_w).
@@ -146,6 +231,8 @@ func NewInstaller(m *DatapathMaps) (*Installer, error) {
 		ops:         rangeAllocator{next: 1, max: m.OvnbpfOps.MaxEntries()},
 		lflows:      map[string]uint32{},
 		lflowNames:  []string{""},
+		progByStart: map[uint32]*opProg{},
+		progBySum:   map[digest]*opProg{},
 	}
 	if err := in.reconcile(); err != nil {
 		return nil, fmt.Errorf("reading installed tables: %w", err)
@@ -193,7 +280,7 @@ func (in *Installer) reconcile() error {
 				if err := in.m.OvnbpfTables.Lookup(idx, &desc); err != nil {
 					return fmt.Errorf("reading table %s: %w", id, err)
 				}
-				ts := &tableState{subtables: map[string]*subtableState{}, desc: idx, list: desc}
+				ts := &tableState{subtables: map[maskShape]*subtableState{}, desc: idx, list: desc}
 				in.descIDs.markUsed(idx)
 				for i := uint32(0); i < desc.N && int(i) < len(desc.Sub); i++ {
 					var mask DatapathOvnbpfMask
@@ -201,7 +288,7 @@ func (in *Installer) reconcile() error {
 						return fmt.Errorf("reading mask of subtable %d: %w", desc.Sub[i].Id, err)
 					}
 					st := &subtableState{id: desc.Sub[i].Id, maxPrio: desc.Sub[i].MaxPrio, mask: mask, slots: map[[maskWords]uint64]*installedSlot{}}
-					ts.subtables[maskShape(mask)] = st
+					ts.subtables[shapeOf(mask)] = st
 					subOwner[st.id] = st
 					in.subtableIDs.markUsed(st.id)
 				}
@@ -213,6 +300,7 @@ func (in *Installer) reconcile() error {
 		return fmt.Errorf("reading directories: %w", err)
 	}
 
+	var ops []DatapathOvnbpfOp
 	readEntry := func(k ruleKey, rv DatapathOvnbpfRule) error {
 		slot := rv.Prev
 		if int32(in.gen-rv.Since) >= 0 {
@@ -228,14 +316,28 @@ func (in *Installer) reconcile() error {
 		if slot.Kind&1 != 0 {
 			is.content.action = true
 			is.ops = opRange{slot.OpStart, uint32(slot.N_ops)}
-			for i := uint32(0); i < is.ops.n; i++ {
-				var op DatapathOvnbpfOp
-				if err := in.m.OvnbpfOps.Lookup(is.ops.start+i, &op); err != nil {
-					return fmt.Errorf("reading op %d: %w", is.ops.start+i, err)
+			if p := in.progByStart[is.ops.start]; p != nil && p.r == is.ops {
+				p.refs++ // shared: read once
+				is.content.opsSum = p.sum
+			} else if is.ops.n > 0 {
+				ops = ops[:0]
+				for i := uint32(0); i < is.ops.n; i++ {
+					var op DatapathOvnbpfOp
+					if err := in.m.OvnbpfOps.Lookup(is.ops.start+i, &op); err != nil {
+						return fmt.Errorf("reading op %d: %w", is.ops.start+i, err)
+					}
+					ops = append(ops, op)
 				}
-				is.content.ops = append(is.content.ops, op)
+				is.content.opsSum = digestOps(ops)
+				if p == nil {
+					p = &opProg{r: is.ops, sum: is.content.opsSum, refs: 1}
+					in.progByStart[is.ops.start] = p
+					if in.progBySum[p.sum] == nil {
+						in.progBySum[p.sum] = p
+					}
+				}
+				in.ops.markUsed(is.ops)
 			}
-			in.ops.markUsed(is.ops)
 		}
 		for i := 0; i < int(slot.N_conj) && i < len(slot.Conj); i++ {
 			is.content.conj = append(is.content.conj, slot.Conj[i])
@@ -272,13 +374,20 @@ func (in *Installer) reconcile() error {
 	return nil
 }
 
-func maskShape(m DatapathOvnbpfMask) string {
-	mm := maskedMatch{}
+// maskText renders a subtable's mask: "word:mask;" per key word read.
+func maskText(m DatapathOvnbpfMask) string {
+	var b strings.Builder
 	for i := 0; i < int(m.N) && i < maskWords; i++ {
-		mm.idx = append(mm.idx, m.Idx[i])
-		mm.mask = append(mm.mask, m.Mask[i])
+		fmt.Fprintf(&b, "%d:%x;", m.Idx[i], m.Mask[i])
 	}
-	return mm.shape()
+	return b.String()
+}
+
+func shapeOf(m DatapathOvnbpfMask) maskShape {
+	s := maskShape{n: min(m.N, uint8(maskWords))}
+	copy(s.idx[:s.n], m.Idx[:s.n])
+	copy(s.mask[:s.n], m.Mask[:s.n])
+	return s
 }
 
 func cString(b []int8) string {
@@ -339,15 +448,40 @@ type ApplyReport struct {
 	Generation  uint32
 	Written     int // classifier entries written
 	Deleted     int // entries scheduled for deletion
+	Skipped     int // tables handed with the rules they were installed from
 	OpsWritten  int
 	Errors      []RuleError   // rules left out (the rest of their table is installed)
 	Unsupported []Unsupported // ops that drop and count when reached
 }
 
+// Resync forgets what the installer remembers having written and reads the
+// maps back, as NewInstaller does: the next Apply compares what it is
+// handed with what the maps really hold, encoding every table.
+func (in *Installer) Resync() error {
+	fresh, err := NewInstaller(in.m)
+	if err != nil {
+		return err
+	}
+	*in = *fresh
+	return nil
+}
+
 // Apply replaces the contents of the given tables (a nil or empty rule list
-// removes a table) and makes all of it visible in one generation.
-func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (*ApplyReport, error) {
-	rep := &ApplyReport{}
+// removes a table) and makes all of it visible in one generation. A table
+// handed the very rules it was installed from is skipped: its digest is
+// compared, not its encoding.
+func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (rep *ApplyReport, err error) {
+	if in.unsure {
+		if err := in.Resync(); err != nil {
+			return &ApplyReport{}, fmt.Errorf("reading the maps back after a failed apply: %w", err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			in.unsure = true
+		}
+	}()
+	rep = &ApplyReport{}
 	next := in.gen + 1
 	parity := uint8(next & 1)
 
@@ -382,18 +516,24 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (*ApplyReport, e
 			rep.Errors = append(rep.Errors, RuleError{Table: id, Err: fmt.Errorf("table id beyond the datapath's %d", maxTables)})
 			continue
 		}
+		ts := in.tables[id]
+		sum, summed := in.digester.digest(changes[id])
+		if ts != nil && ts.summed && summed && ts.sum == sum {
+			rep.Skipped++
+			continue // installed from these very rules
+		}
 		desired, errs, unsup := encodeTable(id, changes[id])
 		rep.Errors = append(rep.Errors, errs...)
 		rep.Unsupported = append(rep.Unsupported, unsup...)
-		ts := in.tables[id]
+		summed = summed && len(errs) == 0
 		if ts == nil {
-			ts = &tableState{subtables: map[string]*subtableState{}}
+			ts = &tableState{subtables: map[maskShape]*subtableState{}}
 		}
 		if len(desired) > maxSubtables {
 			rep.Errors = append(rep.Errors, RuleError{Table: id, Err: fmt.Errorf("%d distinct masks, the datapath holds %d per table; table left unchanged", len(desired), maxSubtables)})
 			continue
 		}
-		newSubs := map[string]*subtableState{}
+		newSubs := map[maskShape]*subtableState{}
 		for shape, ds := range desired {
 			old := ts.subtables[shape]
 			ns := &subtableState{maxPrio: ds.maxPrio, mask: ds.mask, slots: map[[maskWords]uint64]*installedSlot{}}
@@ -415,13 +555,15 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (*ApplyReport, e
 				if old != nil {
 					prev = old.slots[w]
 				}
-				if prev != nil && prev.content.equal(content) {
+				if prev != nil && prev.content.equal(content) && in.canonical(prev) {
 					ns.slots[w] = prev
 					continue
 				}
 				is := &installedSlot{content: *content}
 				cur, err := in.slotValue(content, &is.ops, &opIdx, &opVals)
+				is.content.ops = nil // written (or not): the digest stands for it
 				if err != nil {
+					summed = false
 					rep.Errors = append(rep.Errors, RuleError{Lflow: content.lflow, Table: id, Err: err})
 					if prev != nil {
 						ns.slots[w] = prev // keep what is installed
@@ -454,7 +596,7 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (*ApplyReport, e
 				releasedSubs = append(releasedSubs, old.id)
 			}
 		}
-		nt := &tableState{subtables: newSubs, list: tableDesc(newSubs), desc: ts.desc}
+		nt := &tableState{subtables: newSubs, list: tableDesc(newSubs), desc: ts.desc, sum: sum, summed: summed}
 		if len(newSubs) == 0 {
 			nt = nil
 		}
@@ -569,7 +711,7 @@ func (in *Installer) releaseDeferred() error {
 		}
 	}
 	for _, r := range in.deferredOps {
-		in.ops.release(r)
+		in.releaseOps(r)
 	}
 	for _, id := range in.deferredSubtables {
 		in.subtableIDs.put(id)
@@ -618,21 +760,17 @@ func (in *Installer) slotValue(content *slotContent, r *opRange, idx *[]uint32, 
 		if len(content.ops) > 0xffff {
 			return DatapathOvnbpfRuleSlot{}, fmt.Errorf("action program of %d ops", len(content.ops))
 		}
-		start, err := in.ops.alloc(uint32(len(content.ops)))
+		got, err := in.acquireOps(content.opsSum, content.ops, idx, vals)
 		if err != nil {
 			return DatapathOvnbpfRuleSlot{}, err
 		}
-		*r = opRange{start, uint32(len(content.ops))}
-		for i, op := range content.ops {
-			*idx = append(*idx, start+uint32(i))
-			*vals = append(*vals, op)
-		}
+		*r = got
 	}
 	s := installedSlot{content: *content, ops: *r}
 	return s.value(in), nil
 }
 
-func tableDesc(subs map[string]*subtableState) DatapathOvnbpfTable {
+func tableDesc(subs map[maskShape]*subtableState) DatapathOvnbpfTable {
 	list := make([]*subtableState, 0, len(subs))
 	for _, s := range subs {
 		list = append(list, s)
@@ -831,8 +969,22 @@ func (a *rangeAllocator) alloc(n uint32) (uint32, error) {
 	return a.next - n, nil
 }
 
+// release frees r, merged with the free ranges it touches: kept sorted
+// and coalesced, so that freed neighbours serve a longer program (without
+// merging, a full op array stays full of fragments).
 func (a *rangeAllocator) release(r opRange) {
-	if r.n > 0 {
-		a.free = append(a.free, r)
+	if r.n == 0 {
+		return
+	}
+	i := sort.Search(len(a.free), func(i int) bool { return a.free[i].start > r.start })
+	if i > 0 && a.free[i-1].start+a.free[i-1].n == r.start {
+		i--
+		a.free[i].n += r.n
+	} else {
+		a.free = slices.Insert(a.free, i, r)
+	}
+	if i+1 < len(a.free) && a.free[i].start+a.free[i].n == a.free[i+1].start {
+		a.free[i].n += a.free[i+1].n
+		a.free = slices.Delete(a.free, i+1, i+2)
 	}
 }

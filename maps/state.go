@@ -20,6 +20,7 @@ const (
 	PortPatch     = uint8(DatapathOvnbpfPortTypeOVNBPF_PORT_PATCH)
 	PortLocalnet  = uint8(DatapathOvnbpfPortTypeOVNBPF_PORT_LOCALNET)
 	PortLocalport = uint8(DatapathOvnbpfPortTypeOVNBPF_PORT_LOCALPORT)
+	PortRedirect  = uint8(DatapathOvnbpfPortTypeOVNBPF_PORT_REDIRECT)
 )
 
 // BE32 stores a 4-byte address as the datapath keeps it (network order in
@@ -36,7 +37,7 @@ type Port struct {
 	Ifindex       uint32     // VIF, localport, localnet: the device
 	VLAN          uint16     // nested container tag, or localnet VLAN
 	PeerDatapath  uint32     // patch
-	PeerKey       uint32     // patch
+	PeerKey       uint32     // patch; redirect: the distributed port (same datapath)
 	Chassis       netip.Addr // remote: the chassis' Geneve endpoint
 }
 
@@ -323,4 +324,30 @@ func (s *State) CacheStats() (hits, misses, inserts uint64, err error) {
 		}
 	}
 	return out[0], out[1], out[2], nil
+}
+
+// FDBPort returns the port an FDB entry (datapath, MAC) holds, learnt or
+// written, if any.
+func (s *State) FDBPort(dp uint32, mac net.HardwareAddr) (uint32, bool, error) {
+	k := DatapathOvnbpfFdbKey{Dp: dp}
+	copy(k.Mac[:], mac)
+	var v DatapathOvnbpfFdbVal
+	err := s.m.OvnbpfFdb.Lookup(&k, &v)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("reading FDB entry %s: %w", mac, err)
+	}
+	return v.Port, true, nil
+}
+
+// DeleteFDB removes the FDB entry (datapath, MAC).
+func (s *State) DeleteFDB(dp uint32, mac net.HardwareAddr) error {
+	k := DatapathOvnbpfFdbKey{Dp: dp}
+	copy(k.Mac[:], mac)
+	if err := s.m.OvnbpfFdb.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("deleting FDB entry %s: %w", mac, err)
+	}
+	return s.bump()
 }

@@ -66,17 +66,22 @@ static __always_inline __u32 flow_hash(const __u8 *pkt)
  * (local checksum offload, as the kernel's tunnels do): an inner TCP, UDP or
  * ICMPv6 segment with a valid checksum sums to the complement of its
  * pseudo-header, an ICMPv4 message or an IPv4 header to zero; so only the
- * UDP/Geneve headers, the inner Ethernet header, an IPv6 header and the
- * inner pseudo-header are summed. A CHECKSUM_PARTIAL inner packet gets the
- * same answer: its checksum is completed later to exactly that. Returns -1
- * when the packet is not of that kind (the caller sums it all). */
+ * UDP/Geneve headers (udp: the 24 bytes from the UDP header, its checksum
+ * 0), the inner Ethernet header, an IPv6 header and the inner pseudo-header
+ * are summed. A CHECKSUM_PARTIAL inner packet gets the same answer: its
+ * checksum is completed later to exactly that. Returns the template kind
+ * (OVNBPF_TUN_CSUM_LCO*), *var the part of the sum that changes with the
+ * inner packet's length; -1 when the packet is not of that kind (the caller
+ * sums it all). */
 static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_work *s,
-				   const struct geneve_ovn_hdr *h, __u64 *sum)
+				   const void *udp, __u64 *sum, __u64 *var)
 {
-	/* what the packet holds now: ovnbpf_rewrite leaves it in s->pkt for a
-	 * tunnel copy (on a flow cache hit s->pkt would otherwise be another
-	 * packet's fields, and the checksum wrong) */
-	const struct ovnbpf_key *k = (const void *)(s->pkt - OVNBPF_PKT_OFF);
+	/* what the packet holds now: the parse on a flow cache hit that left it
+	 * unchanged, else what ovnbpf_rewrite leaves in s->pkt for a tunnel
+	 * copy (on a flow cache hit s->pkt would otherwise be another packet's
+	 * fields, and the checksum wrong) */
+	const __u8 *pkt = s->pkt_in_key ? &s->cur.raw[OVNBPF_PKT_OFF] : s->pkt;
+	const struct ovnbpf_key *k = (const void *)(pkt - OVNBPF_PKT_OFF);
 	__u32 l3 = GENEVE_ENCAP_LEN + (s->l3_off & 0x3ff), l4 = GENEVE_ENCAP_LEN + (s->l4_off & 0x3ff);
 	__u8 l2[20] = {};
 	__u32 l2len = s->l3_off;
@@ -85,11 +90,12 @@ static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_wo
 
 	if (k->ip_frag || !s->l4_proto || (l2len != 14 && l2len != 18))
 		return -1;
-	acc = csum_words(&h->udp, 24);  /* UDP (check 0) + Geneve + option */
+	acc = csum_words(udp, 24);  /* UDP (check 0) + Geneve + option */
 	if (load_hdr(skb, GENEVE_ENCAP_LEN, l2, 14) ||
 	    (l2len == 18 && load_hdr(skb, GENEVE_ENCAP_LEN + 14, l2 + 14, 4)))
 		return -1;
 	acc += csum_words(l2, 20);
+	*var = 0;
 	if (s->is_ip4) {
 		struct {
 			__be32 src, dst;
@@ -110,8 +116,11 @@ static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_wo
 				return -1;  /* no inner UDP checksum to vouch for the payload */
 		}
 		if (s->l4_proto != IPPROTO_ICMP) {
-			ip.len = bpf_htons(len);
+			/* ~(a + len) = ~a + ~len: the length's share stands apart */
 			acc += (__u16)~csum_fold(csum_words(&ip, sizeof(ip)));
+			*var = (__u16)~bpf_htons(len);
+			*sum = acc + *var;
+			return OVNBPF_TUN_CSUM_LCO_LEN4;
 		}
 	} else if (s->is_ip6) {
 		struct {
@@ -125,6 +134,7 @@ static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_wo
 			return -1;
 		if (s->l4_off != s->l3_off + 40 || load_hdr(skb, l3, hdr, 40))
 			return -1;  /* extension headers: sum it all */
+		/* the payload length in the header and in the pseudo-header cancel */
 		acc += csum_words(hdr, 40);
 		len = ((__u16)hdr[4] << 8) | hdr[5];
 		__builtin_memcpy(ip.src, k->ip6_src, 16);
@@ -136,6 +146,33 @@ static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_wo
 		return -1;
 	}
 	*sum = acc;
+	return OVNBPF_TUN_CSUM_LCO;
+}
+
+/* lco_var is lco_sum's *var for a packet of a flow whose template holds the
+ * rest of the sum (kind), after the checks lco_sum makes on what can differ
+ * between the flow's packets. -1: sum this one in full. */
+static __always_inline int lco_var(struct __sk_buff *skb, const struct ovnbpf_work *s, __u8 kind, __u64 *var)
+{
+	__u32 l3 = GENEVE_ENCAP_LEN + (s->l3_off & 0x3ff), l4 = GENEVE_ENCAP_LEN + (s->l4_off & 0x3ff);
+	__be16 tot, check;
+
+	*var = 0;
+	if (s->l3_off != 14 && s->l3_off != 18)
+		return -1;
+	if (kind == OVNBPF_TUN_CSUM_LCO) {
+		if (s->is_ip4)
+			return s->l4_proto == IPPROTO_ICMP ? 0 : -1;
+		return s->is_ip6 && s->l4_off == s->l3_off + 40 ? 0 : -1;
+	}
+	if (kind != OVNBPF_TUN_CSUM_LCO_LEN4 || !s->is_ip4 ||
+	    (s->l4_proto != IPPROTO_TCP && s->l4_proto != IPPROTO_UDP))
+		return -1;
+	if (load_hdr(skb, l3 + 2, &tot, 2))
+		return -1;
+	if (s->l4_proto == IPPROTO_UDP && (load_hdr(skb, l4 + 6, &check, 2) || !check))
+		return -1;
+	*var = (__u16)~bpf_htons(bpf_ntohs(tot) - (s->l4_off - s->l3_off));
 	return 0;
 }
 
@@ -143,12 +180,25 @@ static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_wo
  * every kernel takes as a map value) */
 static const struct ovnbpf_nexthop nexthop_zero;
 
+/* What ovnbpf_geneve_push does: add the headers (or only refresh them),
+ * and what with its template. */
+enum {
+	TUN_FIRST = 1,       /* add room for the headers (else they are there) */
+	TUN_TMPL_NONE = 0,   /* build the headers */
+	TUN_TMPL_USE = 2,    /* tt is valid: copy it, patch lengths and checksums */
+	TUN_TMPL_FILL = 4,   /* build the headers and keep them in tt (a flow cache entry to be) */
+};
+
 /* ovnbpf_geneve_push adds (first) or refreshes the outer headers of tunnel
  * copy pick. The inner frame's Ethernet header is at offset 0 on entry when
  * first. Returns the device to send on, or a negative drop reason; sets
- * s->need_neigh when the kernel must resolve the next hop (redirect_neigh). */
-__noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, __u32 pick, int first)
+ * s->need_neigh when the kernel must resolve the next hop (redirect_neigh).
+ * how: TUN_FIRST | TUN_TMPL_*; tt: the flow's header template. (Five
+ * arguments at most for a BPF call.) */
+__noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, __u32 pick, int how,
+				  struct ovnbpf_tun_tmpl *tt)
 {
+	int first = how & TUN_FIRST, mode = how & ~TUN_FIRST;
 	const struct ovnbpf_config *cfg;
 	const struct ovnbpf_out *o;
 	/* one stack slot for both map keys (the config's 0, then the next hop):
@@ -157,14 +207,14 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 	__u32 key = 0, ifindex;
 	struct ovnbpf_nexthop *nh;
 	__u64 now;
-	struct geneve_ovn_hdr h = {};
+	struct geneve_ovn_hdr h = {}, *p;
 	struct bpf_fib_lookup *fib = (void *)s->fib;
 	struct ethhdr oeth = {};
 	__u32 inner_len, hash;
-	__u16 sport;
+	__u16 sport, ip_sum;
 	int gso, rc;
 
-	if (!skb || !s)
+	if (!skb || !s || !tt)
 		return -OVNBPF_DROP_ENCAP;
 	cfg = bpf_map_lookup_elem(&ovnbpf_cfg, &key);
 	if (!cfg)
@@ -201,69 +251,93 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		}
 	}
 	inner_len = skb->len - GENEVE_ENCAP_LEN;  /* the inner frame, its Ethernet header included */
-	hash = flow_hash(o->pkt);
-	/* source port from the inner flow hash, in the ephemeral range */
-	sport = 49152 + (hash & 0x3fff);
-
-	h.ip.version = 4;
-	h.ip.ihl = 5;
-	h.ip.tot_len = bpf_htons(GENEVE_OVN_HDR_LEN + inner_len);
-	h.ip.frag_off = bpf_htons(0x4000);  /* DF, as OVS */
-	h.ip.ttl = 64;
-	h.ip.protocol = IPPROTO_UDP;
-	h.ip.saddr = cfg->encap_ip;
-	h.ip.daddr = o->chassis_ip;
-	h.ip.check = ~csum_fold(csum_words(&h.ip, sizeof(h.ip)));
-	h.udp.source = bpf_htons(sport);
-	h.udp.dest = bpf_htons(OVNBPF_GENEVE_PORT);
-	h.udp.len = bpf_htons(GENEVE_OVN_HDR_LEN - 20 + inner_len);
-	h.ver_optlen = 2;        /* version 0, 8 bytes of options */
-	h.flags = 0x40;          /* C: a critical option is present */
-	h.proto = bpf_htons(ETH_P_TEB);
-	h.vni_rsvd = bpf_htonl(o->dp << 8);
-	h.opt_class = bpf_htons(GENEVE_OPT_CLASS_OVN);
-	h.opt_type = GENEVE_OPT_TYPE_OVN;
-	h.opt_len = 1;
-	h.opt_value = bpf_htonl(((o->inport & 0x7fff) << 16) | (o->outport & 0xffff));
-	{
-		void *p = pkt_at(skb, ETH_HLEN, sizeof(h));
-
-		if (p)
-			__builtin_memcpy(p, &h, sizeof(h));
-		else if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0))
-			return -OVNBPF_DROP_ENCAP;
+	/* the pushed headers are in the linear data (change_head and
+	 * adjust_room put them there) */
+	p = pkt_at(skb, ETH_HLEN, sizeof(*p));
+	if (!p)
+		return -OVNBPF_DROP_ENCAP;
+	if (mode == TUN_TMPL_USE && tt->valid) {
+		pkt_store(p, tt->hdr, sizeof(*p));
+		ip_sum = tt->ip_sum;
+	} else {
+		/* an unchanged flow cache hit's copy holds no packet fields: they
+		 * are the parse's */
+		hash = flow_hash(s->unchanged ? &s->cur.raw[OVNBPF_PKT_OFF] : o->pkt);
+		/* source port from the inner flow hash, in the ephemeral range */
+		sport = 49152 + (hash & 0x3fff);
+		h.ip.version = 4;
+		h.ip.ihl = 5;
+		h.ip.frag_off = bpf_htons(0x4000);  /* DF, as OVS */
+		h.ip.ttl = 64;
+		h.ip.protocol = IPPROTO_UDP;
+		h.ip.saddr = cfg->encap_ip;
+		h.ip.daddr = o->chassis_ip;
+		h.udp.source = bpf_htons(sport);
+		h.udp.dest = bpf_htons(OVNBPF_GENEVE_PORT);
+		h.ver_optlen = 2;        /* version 0, 8 bytes of options */
+		h.flags = 0x40;          /* C: a critical option is present */
+		h.proto = bpf_htons(ETH_P_TEB);
+		h.vni_rsvd = bpf_htonl(o->dp << 8);
+		h.opt_class = bpf_htons(GENEVE_OPT_CLASS_OVN);
+		h.opt_type = GENEVE_OPT_TYPE_OVN;
+		h.opt_len = 1;
+		h.opt_value = bpf_htonl(((o->inport & 0x7fff) << 16) | (o->outport & 0xffff));
+		ip_sum = csum_fold(csum_words(&h.ip, sizeof(h.ip)));
+		pkt_store(p, &h, sizeof(h));
+		if (mode == TUN_TMPL_FILL) {
+			__builtin_memcpy(tt->hdr, &h, sizeof(h));
+			tt->ip_sum = ip_sum;
+		}
 	}
+	p->ip.tot_len = bpf_htons(GENEVE_OVN_HDR_LEN + inner_len);
+	p->ip.check = ~csum_fold((__u64)ip_sum + p->ip.tot_len);
+	p->udp.len = bpf_htons(GENEVE_OVN_HDR_LEN - 20 + inner_len);
 	if (cfg->udp_csum && !gso) {
 		struct {
 			__be32 src, dst;
 			__u8 zero, proto;
 			__be16 len;
-		} ph = { h.ip.saddr, h.ip.daddr, 0, IPPROTO_UDP, h.udp.len };
-		__u64 sum;
+		} ph = { p->ip.saddr, p->ip.daddr, 0, IPPROTO_UDP, p->udp.len };
+		/* the lengths' share: the UDP length twice (header, pseudo-header) */
+		__u64 sum, var, lens = 2 * (__u64)p->udp.len;
 		__u16 c;
 
-		if (lco_sum(skb, s, &h, &sum) < 0) {
-			/* not a packet whose inner checksum vouches for its payload */
-			sum = csum_packet(skb, ETH_HLEN + 20, skb->len);
-			if (sum == ~0ULL)
-				return -OVNBPF_DROP_ENCAP;
+		if (mode == TUN_TMPL_USE && tt->valid && tt->csum != OVNBPF_TUN_CSUM_FULL &&
+		    lco_var(skb, s, tt->csum, &var) == 0) {
+			sum = tt->udp_sum + lens + var;
+		} else {
+			rc = lco_sum(skb, s, &p->udp, &sum, &var);
+			if (rc < 0) {
+				/* not a packet whose inner checksum vouches for its payload */
+				sum = csum_packet(skb, ETH_HLEN + 20, skb->len);
+				if (sum == ~0ULL)
+					return -OVNBPF_DROP_ENCAP;
+				rc = OVNBPF_TUN_CSUM_FULL;
+			}
+			sum += csum_words(&ph, sizeof(ph));
+			if (mode == TUN_TMPL_FILL) {
+				/* the sum without the lengths' share: + its complement */
+				tt->udp_sum = csum_fold(sum + (__u16)~csum_fold(lens + var));
+				tt->csum = rc;
+			}
 		}
-		sum += csum_words(&ph, sizeof(ph));
 		c = ~csum_fold(sum);
 		if (c == 0)
 			c = 0xffff;
-		{
-			__u16 *p = pkt_at(skb, ETH_HLEN + 20 + 6, 2);
-
-			if (p)
-				*p = c;
-			else if (bpf_skb_store_bytes(skb, ETH_HLEN + 20 + 6, &c, 2, 0))
-				return -OVNBPF_DROP_ENCAP;
-		}
+		/* p is still good: no helper that moves the data ran since */
+		p = pkt_at(skb, ETH_HLEN, sizeof(*p));
+		if (!p)
+			return -OVNBPF_DROP_ENCAP;
+		p->udp.check = c;
+	} else if (mode == TUN_TMPL_FILL) {
+		tt->csum = OVNBPF_TUN_CSUM_OFF;
 	}
+	/* a GSO packet's template would not know its checksum kind */
+	if (mode == TUN_TMPL_FILL && !(cfg->udp_csum && gso))
+		tt->valid = 1;
 	/* next hop by the kernel's FIB and neighbour table (its answer reused
 	 * for a moment: the lookup is the dearest step of an encapsulation) */
-	now = bpf_ktime_get_coarse_ns();  /* a tick's precision is plenty for 100 ms, and cheaper */
+	now = bpf_jiffies64();
 	key = o->chassis_ip;
 	if (s->nh_ip == key && now < s->nh.expires) {
 		/* the same chassis as this CPU's last tunnel packet */
@@ -288,7 +362,7 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		/* a GSO packet is checked by the kernel against the device
 		 * (segment by segment) when tot_len is 0; its own length would
 		 * answer FRAG_NEEDED */
-		fib->tot_len = skb->gso_size ? 0 : bpf_ntohs(h.ip.tot_len);
+		fib->tot_len = skb->gso_size ? 0 : GENEVE_OVN_HDR_LEN + inner_len;
 		rc = bpf_fib_lookup(skb, fib, sizeof(*fib), BPF_FIB_LOOKUP_OUTPUT);
 		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH || rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
 			/* the neighbour is not resolved yet, or the helper refuses to look
@@ -311,7 +385,7 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		__builtin_memcpy(s->nh.dmac, fib->dmac, ETH_ALEN);
 		__builtin_memcpy(s->nh.smac, fib->smac, ETH_ALEN);
 		s->nh.ifindex = fib->ifindex;
-		s->nh.expires = now + OVNBPF_NEXTHOP_NS;
+		s->nh.expires = now + OVNBPF_NEXTHOP_JIFFIES;
 		s->nh_ip = key;
 		if (nh)
 			*nh = s->nh;
@@ -319,10 +393,10 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 have_nh:
 	oeth.h_proto = bpf_htons(ETH_P_IP);
 	{
-		void *p = pkt_at(skb, 0, sizeof(oeth));
+		void *q = pkt_at(skb, 0, sizeof(oeth));
 
-		if (p)
-			__builtin_memcpy(p, &oeth, sizeof(oeth));
+		if (q)
+			__builtin_memcpy(q, &oeth, sizeof(oeth));
 		else if (bpf_skb_store_bytes(skb, 0, &oeth, sizeof(oeth), 0))
 			return -OVNBPF_DROP_ENCAP;
 	}

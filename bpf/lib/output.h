@@ -53,6 +53,13 @@ static __always_inline int output_step(struct ovnbpf_work *s)
 	p = port_get(dp, outport);
 	if (!p)
 		return thread_end(s, -OVNBPF_DROP_NO_ROUTE);
+	if (p->type == OVNBPF_PORT_REDIRECT) {
+		/* a chassisredirect port resident here, whether the packet was
+		 * routed here or tunnelled to this gateway: its distributed port's
+		 * egress runs instead (OVN's local output table) */
+		t->key.outport = bpf_htonl(p->peer_port);
+		return egress_enter(s, 1);
+	}
 	if (p->type == OVNBPF_PORT_REMOTE) {
 		__u32 ln;
 
@@ -90,6 +97,8 @@ static __always_inline int mcast_step(struct ovnbpf_work *s)
 	/* patch and localport members only expand where the packet entered OVN */
 	if (t->from_tunnel && (p->type == OVNBPF_PORT_PATCH || p->type == OVNBPF_PORT_LOCALPORT))
 		return thread_end(s, 0);
+	if (p->type == OVNBPF_PORT_REDIRECT)
+		member = p->peer_port;  /* a resident chassisredirect member: its distributed port */
 	t->key.outport = bpf_htonl(member);
 	return egress_enter(s, 0);
 }

@@ -36,6 +36,67 @@
 		__v;                                                               \
 	})
 
+/* pkt_load and pkt_store copy len (a constant) bytes out of and into the
+ * packet in the widest words: packet access may be unaligned where the
+ * verifier runs (efficient unaligned access), and without word types clang
+ * would assemble every word from byte loads. The memory side goes through
+ * memcpy, so its accesses keep to its own alignment (the verifier refuses
+ * a misaligned stack access). */
+static __always_inline void pkt_load(void *dst, const void *pkt, const __u32 len)
+{
+	__u32 i = 0;
+
+#pragma unroll
+	for (; i + 8 <= len; i += 8) {
+		__u64 v = *(const ovnbpf_u64a *)(pkt + i);
+
+		__builtin_memcpy(dst + i, &v, 8);
+	}
+	if (len - i >= 4) {
+		__u32 v = *(const ovnbpf_u32a *)(pkt + i);
+
+		__builtin_memcpy(dst + i, &v, 4);
+		i += 4;
+	}
+	if (len - i >= 2) {
+		__u16 v = *(const ovnbpf_u16a *)(pkt + i);
+
+		__builtin_memcpy(dst + i, &v, 2);
+		i += 2;
+	}
+	if (len - i >= 1)
+		*(__u8 *)(dst + i) = *(const __u8 *)(pkt + i);
+}
+
+static __always_inline void pkt_store(void *pkt, const void *src, const __u32 len)
+{
+	__u32 i = 0;
+
+#pragma unroll
+	for (; i + 8 <= len; i += 8) {
+		__u64 v;
+
+		__builtin_memcpy(&v, src + i, 8);
+		*(ovnbpf_u64a *)(pkt + i) = v;
+	}
+	if (len - i >= 4) {
+		__u32 v;
+
+		__builtin_memcpy(&v, src + i, 4);
+		*(ovnbpf_u32a *)(pkt + i) = v;
+		i += 4;
+	}
+	if (len - i >= 2) {
+		__u16 v;
+
+		__builtin_memcpy(&v, src + i, 2);
+		*(ovnbpf_u16a *)(pkt + i) = v;
+		i += 2;
+	}
+	if (len - i >= 1)
+		*(__u8 *)(pkt + i) = *(const __u8 *)(src + i);
+}
+
 static __always_inline int load_hdr(struct __sk_buff *skb, __u32 off, void *buf, const __u32 len)
 {
 	void *data = SKB_FIELD(skb, data);
@@ -48,7 +109,7 @@ static __always_inline int load_hdr(struct __sk_buff *skb, __u32 off, void *buf,
 		end = p + len;
 		asm volatile("" : "+r"(end));  /* compare exactly p + len, as the verifier needs */
 		if (end <= data_end) {
-			__builtin_memcpy(buf, p, len);
+			pkt_load(buf, p, len);
 			return 0;
 		}
 	}

@@ -28,6 +28,17 @@ static __always_inline int bytes_differ(const __u8 *a, const __u8 *b, int n)
 	return acc != 0;
 }
 
+/* words_differ compares n (8 or 16) bytes at a and b, 8-aligned blocks of
+ * packet fields (the key's, s->pkt, a copy's): as words, not bytes. */
+static __always_inline int words_differ(const __u8 *a, const __u8 *b, const int n)
+{
+	__u64 acc = *(const ovnbpf_u64a *)a ^ *(const ovnbpf_u64a *)b;
+
+	if (n == 16)
+		acc |= *(const ovnbpf_u64a *)(a + 8) ^ *(const ovnbpf_u64a *)(b + 8);
+	return acc != 0;
+}
+
 /* csum16_update is RFC 1624's incremental update of a 16-bit one's
  * complement checksum for one 16-bit word changing old -> new. */
 static __always_inline __u16 csum16_update(__u16 check, __u16 old, __u16 new)
@@ -172,11 +183,13 @@ __noinline int ovnbpf_rewrite(struct __sk_buff *skb, struct ovnbpf_work *s, __u3
 	l3 = base + (s->l3_off & 0x3ff);
 	l4 = base + (s->l4_off & 0x3ff);
 
-	if (bytes_differ(PKT(op, eth_src), PKT(np, eth_src), 12)) {  /* eth_src, eth_dst */
+	/* eth_src, eth_dst: the first 12 bytes of the packet fields */
+	if (words_differ(op, np, 8) ||
+	    *(const ovnbpf_u32a *)PKT(op, eth_dst[2]) != *(const ovnbpf_u32a *)PKT(np, eth_dst[2])) {
 		__u8 *e = pkt_at(skb, base, 12);
 
 		if (e)
-			__builtin_memcpy(e, PKT(np, eth_dst), 6), __builtin_memcpy(e + 6, PKT(np, eth_src), 6);
+			pkt_store(e, PKT(np, eth_dst), 6), pkt_store(e + 6, PKT(np, eth_src), 6);
 		else if (store(skb, base, PKT(np, eth_dst), 6) || store(skb, base + 6, PKT(np, eth_src), 6))
 			return -OVNBPF_DROP_REWRITE;
 	}
@@ -229,12 +242,12 @@ __noinline int ovnbpf_rewrite(struct __sk_buff *skb, struct ovnbpf_work *s, __u3
 	} else if (s->is_ip6) {
 		if (ok->ip_ttl != nk->ip_ttl && store(skb, l3 + 7, &nk->ip_ttl, 1))
 			return -OVNBPF_DROP_REWRITE;
-		if (bytes_differ(ok->ip6_src, nk->ip6_src, 16)) {
+		if (words_differ(ok->ip6_src, nk->ip6_src, 16)) {
 			ret = rewrite_ip6_addr(skb, s, l3, l4, 8, ok->ip6_src, nk->ip6_src);
 			if (ret)
 				return ret;
 		}
-		if (bytes_differ(ok->ip6_dst, nk->ip6_dst, 16)) {
+		if (words_differ(ok->ip6_dst, nk->ip6_dst, 16)) {
 			ret = rewrite_ip6_addr(skb, s, l3, l4, 24, ok->ip6_dst, nk->ip6_dst);
 			if (ret)
 				return ret;

@@ -12,6 +12,7 @@
  * that the compiler never reorders them against byte or field accesses. */
 typedef __u64 __attribute__((__may_alias__)) ovnbpf_u64a;
 typedef __u32 __attribute__((__may_alias__)) ovnbpf_u32a;
+typedef __u16 __attribute__((__may_alias__)) ovnbpf_u16a;
 
 enum ovnbpf_stage {
 	OVNBPF_STAGE_TABLE = 0,   /* start classifying (pipeline, table) */
@@ -64,28 +65,20 @@ struct ovnbpf_conj_track {
 	__u32 seen;  /* clause bits */
 };
 
+/* Laid out by use: what every packet touches (the running thread, the
+ * per-packet scalars, the flow key, the packet fields, the first copies)
+ * first and together, in few cache lines; what only the pipeline and the
+ * flow cache insert touch (continuations, classifier state, the entry
+ * being built) after. */
 struct ovnbpf_work {
 	struct ovnbpf_thread cur;
-	struct ovnbpf_thread jobs[OVNBPF_MAX_JOBS];
-	struct ovnbpf_out out[OVNBPF_MAX_OUT];
-	struct ovnbpf_table tbl;       /* table being classified */
-	struct ovnbpf_dir dir;         /* directory of datapath dir_dp */
-	__u32 dir_dp;
-	__u32 dir_loaded;
-	struct ovnbpf_best best;
-	struct ovnbpf_conj_track conj[OVNBPF_CONJ_TRACK];
-	/* the packet as it stands in the skb (what emit diffs against) */
-	__u8 pkt[OVNBPF_PKT_BYTES + 8];
 	__u32 gen;
 	__u32 cepoch;
 	__u32 depoch;
 	__u32 n_jobs;
 	__u32 n_out;
 	__u32 emit_idx;
-	struct ovnbpf_flow_key fkey;  /* the pipeline's input, as the flow cache keys it */
-	struct ovnbpf_flow_key4 fkey4;  /* the same for IPv4 (fkey_v4) */
 	__u32 fkey_v4;
-	struct ovnbpf_flow fval;
 	__u32 uncacheable;  /* the pipeline read or wrote state outside its key */
 	__u32 pkt_in_key;  /* the packet holds s->cur.key's fields, not s->pkt's */
 	__u32 unchanged;   /* a flow cache hit whose copies hold the packet's own fields */
@@ -107,14 +100,36 @@ struct ovnbpf_work {
 	__u8 is_arp;
 	__u8 is_nd;
 	__u8 pad[3];
-	/* ovnbpf_geneve_push's struct bpf_fib_lookup, kept off its stack: 6.1
-	 * counts 512 bytes for a whole call chain (entry -> geneve_push ->
-	 * csum_chunk). Bytes: bpf2go cannot render the struct's unnamed unions. */
-	__u8 fib[64] __attribute__((aligned(8)));
 	/* this CPU's last next hop (a copy of its ovnbpf_nexthops entry, valid
 	 * as long as the entry): a stream to one chassis skips the hash lookup */
 	struct ovnbpf_nexthop nh;
 	__be32 nh_ip;
 	__u32 nh_pad;
+	struct ovnbpf_flow_key4 fkey4 __attribute__((aligned(8)));  /* the pipeline's input for IPv4, as the flow cache keys it (fkey_v4) */
+	/* this CPU's last IPv4 flow cache hit with a single copy (a one-entry
+	 * exact-match cache, as OVS's EMC per thread): the next packet of the
+	 * same flow on this CPU skips the hash lookup. Valid as the entry it
+	 * was copied from: same generation and epochs (checked as for any
+	 * entry), whose answer for the key is the pipeline's. */
+	__u32 memo_ok;
+	__u32 memo_pad;
+	struct ovnbpf_flow_key4 memo_key __attribute__((aligned(8)));
+	/* the packet as it stands in the skb (what emit diffs against) */
+	__u8 pkt[OVNBPF_PKT_BYTES + 8] __attribute__((aligned(8)));
+	struct ovnbpf_out out[OVNBPF_MAX_OUT];
+	struct ovnbpf_flow_key fkey;  /* the same for other packets */
+	struct ovnbpf_thread jobs[OVNBPF_MAX_JOBS];
+	struct ovnbpf_table tbl;       /* table being classified */
+	struct ovnbpf_dir dir;         /* directory of datapath dir_dp */
+	__u32 dir_dp;
+	__u32 dir_loaded;
+	struct ovnbpf_best best;
+	struct ovnbpf_conj_track conj[OVNBPF_CONJ_TRACK];
+	struct ovnbpf_flow fval;
+	struct ovnbpf_flow memo;  /* its entry: header, packet fields, template, out[0] */
+	/* ovnbpf_geneve_push's struct bpf_fib_lookup, kept off its stack: 6.1
+	 * counts 512 bytes for a whole call chain (entry -> geneve_push ->
+	 * csum_chunk). Bytes: bpf2go cannot render the struct's unnamed unions. */
+	__u8 fib[64] __attribute__((aligned(8)));
 };
 #endif

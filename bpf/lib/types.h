@@ -280,6 +280,7 @@ enum ovnbpf_port_type {
 	OVNBPF_PORT_PATCH,      /* enters peer_dp's ingress as peer_port */
 	OVNBPF_PORT_LOCALNET,   /* physical network device, vlan tag if any */
 	OVNBPF_PORT_LOCALPORT,  /* local device present on every chassis, never tunnelled */
+	OVNBPF_PORT_REDIRECT,   /* chassisredirect resident here: output goes to peer_port of the same datapath */
 };
 
 struct ovnbpf_port_key {
@@ -293,7 +294,7 @@ struct ovnbpf_port {
 	__u16 vlan;         /* nested container tag or localnet VLAN; 0 none */
 	__u32 ifindex;      /* VIF / LOCALNET device */
 	__u32 peer_dp;      /* PATCH */
-	__u32 peer_port;    /* PATCH */
+	__u32 peer_port;    /* PATCH; REDIRECT: the distributed port */
 	__be32 chassis_ip;  /* REMOTE: the chassis' Geneve endpoint */
 };
 
@@ -397,7 +398,7 @@ struct ovnbpf_out {
 	__u32 dp;
 	__u32 inport;
 	__u32 outport;
-	__u8 pkt[OVNBPF_PKT_BYTES + 8];  /* the copy's packet fields (key tail) */
+	__u8 pkt[OVNBPF_PKT_BYTES + 8] __attribute__((aligned(8)));  /* the copy's packet fields (key tail); aligned: copied as 8-byte words */
 };
 
 /* The flow cache: the pipeline's complete input (initial key and where it
@@ -452,10 +453,35 @@ struct ovnbpf_flow_key4 {
 };
 
 _Static_assert(__builtin_offsetof(struct ovnbpf_key, eth_src) == OVNBPF_PKT_OFF, "packet fields start");
+_Static_assert(OVNBPF_PKT_OFF % 8 == 0 && __builtin_offsetof(struct ovnbpf_key, eth_dst) == OVNBPF_PKT_OFF + 6 &&
+	       __builtin_offsetof(struct ovnbpf_key, ip6_src) % 8 == 0 && __builtin_offsetof(struct ovnbpf_key, ip6_dst) % 8 == 0,
+	       "word compares of packet fields (rewrite.h)");
 _Static_assert(sizeof(struct ovnbpf_key) == OVNBPF_KEY_BYTES, "key size");
 _Static_assert(__builtin_offsetof(struct ovnbpf_key, ip4_dst) + 4 == OVNBPF_PKT_OFF + OVNBPF_FLOW4_L2L3, "flow4 l2l3");
 _Static_assert(__builtin_offsetof(struct ovnbpf_key, tp_src) == OVNBPF_PKT_OFF + OVNBPF_FLOW4_L4_OFF, "flow4 l4");
 _Static_assert(sizeof(struct ovnbpf_key) == OVNBPF_PKT_OFF + OVNBPF_FLOW4_L4_OFF + OVNBPF_FLOW4_L4, "flow4 l4 end");
+
+/* The outer headers of a flow's single tunnel copy, as its first cached
+ * packet got them: the next packets copy them and patch only the lengths
+ * and checksums. Everything in them is fixed by the entry (the copy's
+ * packet fields, chassis and ports) and the config (its epoch). */
+#define OVNBPF_TUN_HDR_LEN 44  /* outer IPv4, UDP, Geneve, OVN option */
+
+enum ovnbpf_tun_csum {
+	OVNBPF_TUN_CSUM_OFF = 0,    /* no outer UDP checksum (config) */
+	OVNBPF_TUN_CSUM_LCO,        /* udp_sum + both UDP lengths (inner ICMPv4, or IPv6 without extension headers) */
+	OVNBPF_TUN_CSUM_LCO_LEN4,   /* the same minus the inner IPv4 TCP/UDP length (its pseudo-header) */
+	OVNBPF_TUN_CSUM_FULL,       /* the inner checksum cannot vouch for the payload: sum it all */
+};
+
+struct ovnbpf_tun_tmpl {
+	__u8 valid;
+	__u8 csum;        /* enum ovnbpf_tun_csum */
+	__u16 ip_sum;     /* folded sum of hdr's IPv4 header (tot_len and check 0) */
+	__u16 udp_sum;    /* folded outer UDP checksum sum without the lengths (LCO kinds) */
+	__u16 pad;
+	__u8 hdr[OVNBPF_TUN_HDR_LEN] __attribute__((aligned(8)));  /* lengths and checksums 0 */
+};
 
 struct ovnbpf_flow {
 	__u32 gen;
@@ -465,7 +491,8 @@ struct ovnbpf_flow {
 	__u8 n_tun;
 	__u8 strip_vlan;  /* a nested container's tag comes off first */
 	__u8 unchanged;   /* the copies' packet fields are the input's: nothing to rewrite */
-	__u8 pkt[OVNBPF_PKT_BYTES + 8];  /* every copy's packet fields (cached only when all agree) */
+	__u8 pkt[OVNBPF_PKT_BYTES + 8] __attribute__((aligned(8)));  /* every copy's packet fields (cached only when all agree) */
+	struct ovnbpf_tun_tmpl tun;      /* a single tunnel copy's outer headers (filled by its first hit) */
 	struct ovnbpf_flow_out out[OVNBPF_CACHE_OUT];  /* devices first, then tunnels */
 };
 
@@ -485,15 +512,17 @@ enum ovnbpf_stat {
 };
 
 /* The next hop of a remote chassis as bpf_fib_lookup last answered it,
- * reused for OVNBPF_NEXTHOP_NS (the kernel's FIB and neighbour table stay
- * the authority: entries are short-lived, never kept). */
-#define OVNBPF_NEXTHOP_NS 100000000ULL
+ * reused for OVNBPF_NEXTHOP_JIFFIES (10-100 ms at HZ 1000-100; the kernel's
+ * FIB and neighbour table stay the authority: entries are short-lived,
+ * never kept). Jiffies: the verifier inlines bpf_jiffies64 as one load,
+ * where a clock helper costs a call and a conversion. */
+#define OVNBPF_NEXTHOP_JIFFIES 10
 
 struct ovnbpf_nexthop {
 	__u8 smac[6];
 	__u8 dmac[6];
 	__u32 ifindex;
-	__u64 expires;  /* bpf_ktime_get_coarse_ns() */
+	__u64 expires;  /* bpf_jiffies64() */
 };
 
 /* The Logical_Flow uuid of a counter index (written by maps/, read back

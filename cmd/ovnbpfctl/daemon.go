@@ -133,13 +133,28 @@ func dumpMapsCmd(args []string) error {
 	return err
 }
 
+// recomputeCmd: ovnbpfctl recompute [--resync]. --resync compares with
+// what the maps really hold instead of what the daemon wrote.
 func recomputeCmd(args []string) error {
-	sock, _, _, err := ctlFlags("recompute", args)
+	var req controller.CtlRequest
+	req.Cmd = "recompute"
+	var rest []string
+	for _, a := range args {
+		if a == "--resync" || a == "-resync" {
+			req.Args = []string{"resync"}
+			continue
+		}
+		rest = append(rest, a)
+	}
+	sock, _, extra, err := ctlFlags("recompute", rest)
 	if err != nil {
 		return err
 	}
+	if len(extra) > 0 {
+		return fmt.Errorf("usage: ovnbpfctl recompute [--resync] [--ctl-socket PATH]")
+	}
 	var msg string
-	if err := controller.CtlCall(sock, controller.CtlRequest{Cmd: "recompute"}, &msg); err != nil {
+	if err := controller.CtlCall(sock, req, &msg); err != nil {
 		return err
 	}
 	fmt.Println(msg)

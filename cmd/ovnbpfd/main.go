@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -144,11 +145,14 @@ func run(args []string) error {
 	if o.detach && os.Getenv(detachedEnv) == "" {
 		return detach(o)
 	}
+	gcPercent := debug.SetGCPercent(-1)
 	if os.Getenv("GOGC") == "" {
 		// A node agent should stay small: collect at 1.5x the live heap,
 		// not 2x (the passes allocate little between recomputes).
-		debug.SetGCPercent(50)
+		gcPercent = 50
 	}
+	debug.SetGCPercent(gcPercent)
+	fullGC := fullApplyGC(gcPercent)
 	log, closer, err := newLogger(o)
 	if err != nil {
 		return err
@@ -165,7 +169,7 @@ func run(args []string) error {
 	}
 
 	ctl, err := controller.New(controller.Options{OVSDB: o.ovsdb, ConfigFile: o.configFile, Flags: set,
-		StateDir: o.stateDir, Log: log, OVSCompat: o.ovsCompat,
+		StateDir: o.stateDir, Log: log, OVSCompat: o.ovsCompat, FullApply: fullGC,
 		NewDatapath: func(systemID string) (controller.Datapath, error) {
 			if o.datapath == "none" {
 				log.Warn("--datapath=none: ports are claimed but never reported up, nb_cfg is not acknowledged")
@@ -224,4 +228,31 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// fullApplyGC returns the collector policy of full passes (a recompute,
+// the first pass): they allocate a few times the live heap in one burst,
+// most of it garbage at the end. Collecting it at the steady-state
+// setting costs a collection per half live heap allocated; instead the
+// pass runs at $OVNBPFD_FULL_GOGC (default 400: fewer collections) and
+// one collection after it returns the garbage to the system, so the
+// resident size after a recompute is the live heap, not its high-water
+// mark. OVNBPFD_FULL_GOGC=off keeps the steady-state setting throughout.
+func fullApplyGC(steady int) func(start bool) {
+	v := envOr("OVNBPFD_FULL_GOGC", "400")
+	if v == "off" {
+		return nil
+	}
+	pct, err := strconv.Atoi(v)
+	if err != nil || pct <= 0 {
+		pct = 400
+	}
+	return func(start bool) {
+		if start {
+			debug.SetGCPercent(pct)
+			return
+		}
+		debug.SetGCPercent(steady)
+		debug.FreeOSMemory()
+	}
 }

@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/ovnbpf/ovnbpf/controller"
 	"github.com/ovnbpf/ovnbpf/controller/ovstest"
 	"github.com/ovnbpf/ovnbpf/internal/central"
 	"github.com/ovnbpf/ovnbpf/internal/daemon"
 	"github.com/ovnbpf/ovnbpf/internal/testutil"
+	"github.com/ovnbpf/ovnbpf/maps"
 )
 
 var binDir string
@@ -413,6 +416,35 @@ func TestPrivilegedDaemonForwardsBetweenVMs(t *testing.T) {
 		t.Fatal(err)
 	}
 	ping("after a full recompute")
+
+	// Classifier entries lost behind the daemon's back: a recompute trusts
+	// what it wrote, `recompute --resync` compares with the maps and
+	// writes them again.
+	before := mustRun(t, ovnbpfctl, "dump-maps", "--ctl-socket="+sock)
+	rules, err := ebpf.LoadPinnedMap(filepath.Join(pins, "ovnbpf_rules"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []maps.DatapathOvnbpfRuleKey
+	var k maps.DatapathOvnbpfRuleKey
+	var v maps.DatapathOvnbpfRule
+	for it := rules.Iterate(); it.Next(&k, &v); {
+		keys = append(keys, k)
+	}
+	for i := range keys {
+		if err := rules.Delete(&keys[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rules.Close()
+	if len(keys) == 0 || mustRun(t, ovnbpfctl, "dump-maps", "--ctl-socket="+sock) == before {
+		t.Fatalf("deleting %d classifier entries left the dump as it was", len(keys))
+	}
+	mustRun(t, ovnbpfctl, "recompute", "--resync", "--ctl-socket="+sock)
+	if after := mustRun(t, ovnbpfctl, "dump-maps", "--ctl-socket="+sock); after != before {
+		t.Fatalf("after recompute --resync the maps differ:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	ping("after recompute --resync")
 
 	// SIGTERM: the pinned datapath keeps forwarding without the daemon.
 	if err := daemon.Stop(pidfile, 10*time.Second); err != nil {
