@@ -109,8 +109,9 @@ type binding struct {
 }
 
 // NewBPFDatapath loads (or re-attaches to) the datapath pinned for this
-// chassis under loader.PinDir(systemID).
-func NewBPFDatapath(systemID string) (*BPFDatapath, error) {
+// chassis under loader.PinDir(systemID), with its maps sized for
+// lflowCapacity logical flows (0: loader.DefaultLflowCapacity).
+func NewBPFDatapath(systemID string, lflowCapacity uint32) (*BPFDatapath, error) {
 	var fs unix.Statfs_t
 	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
 		// `ip netns exec` mounts a fresh /sys without it; pins made on a
@@ -119,7 +120,11 @@ func NewBPFDatapath(systemID string) (*BPFDatapath, error) {
 		return nil, fmt.Errorf("/sys/fs/bpf is not the host's bpffs (mount -t bpf bpf /sys/fs/bpf; " +
 			"inside a network namespace start ovnbpfd with `nsenter --net=/run/netns/NAME`, not `ip netns exec`, which remounts /sys)")
 	}
-	d, err := loader.Load(loader.PinDir(systemID), nil)
+	var opts *loader.Options
+	if lflowCapacity != 0 && lflowCapacity != loader.DefaultLflowCapacity {
+		opts = &loader.Options{MaxEntries: loader.Capacity(lflowCapacity)}
+	}
+	d, err := loader.Load(loader.PinDir(systemID), opts)
 	if err != nil {
 		return nil, fmt.Errorf("loading the datapath: %w", err)
 	}

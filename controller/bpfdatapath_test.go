@@ -92,15 +92,7 @@ func TestResolverNoneIsPortZero(t *testing.T) {
 // loses it or goes; a malformed entry fails closed.
 func TestPrivilegedAdapterPortSecurity(t *testing.T) {
 	testutil.Privileged(t)
-	b, err := NewBPFDatapath(fmt.Sprintf("test-%d-adapter-portsec", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Cleanup(t.Context()); err != nil {
-			t.Error(err)
-		}
-	})
+	b := newTestDatapath(t, "adapter-portsec")
 	s := &State{
 		Datapaths: map[int]*sbdb.DatapathBinding{3: {UUID: "dp-sw1", TunnelKey: 3}},
 		Ports: map[string]*sbdb.PortBinding{
@@ -164,6 +156,22 @@ func TestPrivilegedAdapterPortSecurity(t *testing.T) {
 	if _, ok := lookup(1); ok {
 		t.Errorf("port security left after the port was released")
 	}
+}
+
+// newTestDatapath loads a datapath pinned under a system-id of this test
+// run's own, removed when the test ends.
+func newTestDatapath(t *testing.T, name string) *BPFDatapath {
+	t.Helper()
+	b, err := NewBPFDatapath(fmt.Sprintf("test-%d-%s", os.Getpid(), name), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Cleanup(t.Context()); err != nil {
+			t.Error(err)
+		}
+	})
+	return b
 }
 
 // enterNetNS moves this goroutine's thread into ns until the test ends.

@@ -2,9 +2,7 @@ package controller
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -21,15 +19,7 @@ import (
 func TestPrivilegedApplyPortsChassisRedirect(t *testing.T) {
 	testutil.Privileged(t)
 	enterNetNS(t, testutil.NetNS(t))
-	b, err := NewBPFDatapath(fmt.Sprintf("test-%d-adapter-cr", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Cleanup(t.Context()); err != nil {
-			t.Error(err)
-		}
-	})
+	b := newTestDatapath(t, "adapter-cr")
 	s := &State{
 		Chassis: "gw1",
 		Datapaths: map[int]*sbdb.DatapathBinding{

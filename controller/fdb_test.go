@@ -1,9 +1,7 @@
 package controller
 
 import (
-	"fmt"
 	"net"
-	"os"
 	"testing"
 
 	"github.com/ovnbpf/ovnbpf/controller/sbdb"
@@ -14,15 +12,7 @@ import (
 // takes its entry away unless the datapath has learnt the MAC anew since.
 func TestPrivilegedApplyFDB(t *testing.T) {
 	testutil.Privileged(t)
-	b, err := NewBPFDatapath(fmt.Sprintf("test-%d-fdb", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Cleanup(t.Context()); err != nil {
-			t.Error(err)
-		}
-	})
+	b := newTestDatapath(t, "fdb")
 	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
 	s := &State{
 		Datapaths: map[int]*sbdb.DatapathBinding{3: {UUID: "dp-sw1", TunnelKey: 3}},

@@ -157,3 +157,18 @@ func Unpin(pinDir string) error {
 	}
 	return nil
 }
+
+// DefaultLflowCapacity is the number of logical flows the maps are built for
+// (the size of ovnbpf_lflows in bpf/lib/maps.h).
+const DefaultLflowCapacity = 131072
+
+// Capacity sizes the maps that grow with the logical flows for n of them, in
+// the proportions of bpf/lib/maps.h: per lflow a counter and a name, 8
+// classifier entries, 2 wide ones and 2 op slots. A size other than the
+// pinned one starts the maps afresh (Datapath.Replaced).
+func Capacity(n uint32) map[string]uint32 {
+	return map[string]uint32{
+		"ovnbpf_lflows": n, "ovnbpf_lfnames": n,
+		"ovnbpf_rules": 8 * n, "ovnbpf_rules_w": 2 * n, "ovnbpf_ops": 2 * n,
+	}
+}

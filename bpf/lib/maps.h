@@ -104,9 +104,13 @@ struct {
 	OVNBPF_PIN;
 } ovnbpf_rules_w SEC(".maps");
 
+/* The classifier's sizes follow the logical flow capacity (ovnbpf_lflows:
+ * 131072) at 8 entries (ovnbpf_rules), 2 wide entries and 2 op slots per
+ * lflow: the reference scale (44k lflows) takes 120k entries and 124k op
+ * slots. ovnbpfd --lflow-capacity scales them together (loader.Capacity). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 131072);
+	__uint(max_entries, 262144);
 	__type(key, __u32);
 	__type(value, struct ovnbpf_op);
 	OVNBPF_PIN;

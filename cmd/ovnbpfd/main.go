@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ovnbpf/ovnbpf/controller"
+	"github.com/ovnbpf/ovnbpf/loader"
 )
 
 type options struct {
@@ -38,6 +39,7 @@ type options struct {
 	netns         string
 	pprof         string
 	settings      map[string]*string
+	lflowCapacity uint32
 }
 
 func parseFlags(args []string) (*options, map[string]string, error) {
@@ -62,6 +64,15 @@ func parseFlags(args []string) (*options, map[string]string, error) {
 	fs.BoolVar(&o.ovsCompat, "ovs-compat", false, "keep br-int in the local OVSDB as ovn-controller would")
 	fs.StringVar(&o.netns, "netns", "",
 		"run in this named network namespace (/run/netns/NAME), keeping the host's mounts and bpffs (unlike `ip netns exec`)")
+	fs.Func("lflow-capacity", fmt.Sprintf("logical flows the datapath's maps are sized for (default %d; 8 classifier entries "+
+		"and 2 op slots each): a change starts the maps afresh", loader.DefaultLflowCapacity), func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n < 1024 || n > 1<<24 {
+			return fmt.Errorf("want a number of logical flows from 1024 to %d (e.g. 1048576 for ten times the 44k-lflow reference scale)", 1<<24)
+		}
+		o.lflowCapacity = uint32(n)
+		return nil
+	})
 	fs.StringVar(&o.datapath, "datapath", "bpf",
 		"bpf: load and program the eBPF datapath (needs root and bpffs); none: register and bind only (no port is ever reported up)")
 	help := map[string]string{
@@ -175,7 +186,7 @@ func run(args []string) error {
 				log.Warn("--datapath=none: ports are claimed but never reported up, nb_cfg is not acknowledged")
 				return nil, nil
 			}
-			d, err := controller.NewBPFDatapath(systemID)
+			d, err := controller.NewBPFDatapath(systemID, o.lflowCapacity)
 			if err != nil {
 				return nil, fmt.Errorf("%w (run as root with bpffs at /sys/fs/bpf, or --datapath=none)", err)
 			}

@@ -64,7 +64,7 @@ func Build(c *central.Central, t Topology) error {
 func Snapshot(c *central.Central) ([]byte, error) {
 	out := map[string]json.RawMessage{}
 	for _, t := range sbjson.Tables {
-		s, err := c.SBCtl("--format=json", "list", t)
+		s, err := c.SBCtl("--timeout=600", "--format=json", "list", t) // at 10x scale Logical_Flow takes minutes
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", t, err)
 		}
