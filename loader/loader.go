@@ -164,11 +164,13 @@ const DefaultLflowCapacity = 131072
 
 // Capacity sizes the maps that grow with the logical flows for n of them, in
 // the proportions of bpf/lib/maps.h: per lflow a counter and a name, 8
-// classifier entries, 2 wide ones and 2 op slots. A size other than the
-// pinned one starts the maps afresh (Datapath.Replaced).
+// classifier entries, 2 wide ones and 2 op slots, and a logical port per 2
+// lflows (northd writes about 4 per port). A size other than the pinned one
+// starts the maps afresh (Datapath.Replaced).
 func Capacity(n uint32) map[string]uint32 {
 	return map[string]uint32{
 		"ovnbpf_lflows": n, "ovnbpf_lfnames": n,
 		"ovnbpf_rules": 8 * n, "ovnbpf_rules_w": 2 * n, "ovnbpf_ops": 2 * n,
+		"ovnbpf_ports": n / 2,
 	}
 }

@@ -106,8 +106,9 @@ struct {
 
 /* The classifier's sizes follow the logical flow capacity (ovnbpf_lflows:
  * 131072) at 8 entries (ovnbpf_rules), 2 wide entries and 2 op slots per
- * lflow: the reference scale (44k lflows) takes 120k entries and 124k op
- * slots. ovnbpfd --lflow-capacity scales them together (loader.Capacity). */
+ * lflow, and ovnbpf_ports a logical port per 2 lflows: the reference scale
+ * (44k lflows) takes 120k entries and 124k op slots. ovnbpfd
+ * --lflow-capacity scales them together (loader.Capacity). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 262144);

@@ -206,6 +206,8 @@ type Options struct {
 	Chassis []*Chassis
 	// OVNBPFD is the ovnbpfd binary for chassis of flavour ovnbpf.
 	OVNBPFD string
+	// OVNBPFDArgs are more flags for each ovnbpfd (e.g. --lflow-capacity).
+	OVNBPFDArgs []string
 }
 
 // Up brings a lab up. Remains of a crashed lab of the same name are cleaned
@@ -252,7 +254,7 @@ func Up(o Options) (l *Lab, err error) {
 		return nil, err
 	}
 	for _, c := range l.Chassis {
-		if err := l.startChassis(c, o.OVNBPFD); err != nil {
+		if err := l.startChassis(c, append([]string{o.OVNBPFD}, o.OVNBPFDArgs...)); err != nil {
 			return nil, fmt.Errorf("chassis %s: %w", c.Name, err)
 		}
 	}
@@ -360,7 +362,7 @@ func (l *Lab) vsctl(c *Chassis, args ...string) error {
 	return nil
 }
 
-func (l *Lab) startChassis(c *Chassis, ovnbpfd string) error {
+func (l *Lab) startChassis(c *Chassis, ovnbpfd []string) error {
 	d := l.chassisDir(c.Name)
 	ns := Namespace(l.Name, c.Name)
 	if err := os.MkdirAll(d, 0o755); err != nil {
@@ -456,17 +458,18 @@ func (l *Lab) startOVSChassis(c *Chassis, ns string) error {
 }
 
 // startOVNBPFChassis puts the underlay address on ul0 itself (ovnbpf
-// encapsulates in BPF on that device) and runs ovnbpfd against the chassis' db.
-func (l *Lab) startOVNBPFChassis(c *Chassis, ns, ovnbpfd string) error {
+// encapsulates in BPF on that device) and runs ovnbpfd (binary, then extra
+// flags) against the chassis' db.
+func (l *Lab) startOVNBPFChassis(c *Chassis, ns string, ovnbpfd []string) error {
 	d := l.chassisDir(c.Name)
 	if err := run("ip", "-n", ns, "addr", "add", c.UnderlayIP+"/24", "dev", "ul0"); err != nil {
 		return err
 	}
-	_, err := daemon.Spawn(ns, filepath.Join(d, "ovnbpfd.pid"), filepath.Join(d, "ovnbpfd.log"), l.chassisEnv(c),
-		ovnbpfd, "--ovsdb=unix:"+l.DBSocket(c.Name),
+	argv := append([]string{ovnbpfd[0], "--ovsdb=unix:" + l.DBSocket(c.Name),
 		// Every chassis of every lab keeps its own state and control socket.
-		"--state-dir="+d, "--ctl-socket="+filepath.Join(d, "ovnbpfd.ctl"),
-		"--config="+filepath.Join(d, "ovnbpfd.json"))
+		"--state-dir=" + d, "--ctl-socket=" + filepath.Join(d, "ovnbpfd.ctl"),
+		"--config=" + filepath.Join(d, "ovnbpfd.json")}, ovnbpfd[1:]...)
+	_, err := daemon.Spawn(ns, filepath.Join(d, "ovnbpfd.pid"), filepath.Join(d, "ovnbpfd.log"), l.chassisEnv(c), argv...)
 	return err
 }
 

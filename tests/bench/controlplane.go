@@ -102,7 +102,8 @@ func chassisControlPlane(cfg config, scope, flavour string, switches, ports int)
 	defer lab.Down(name)
 	defer whileUp(func() { _ = lab.Down(name); os.RemoveAll(dir) })()
 	chassis, _ := lab.ParseChassis("hv1=" + flavour)
-	l, err := lab.Up(lab.Options{Name: name, Chassis: chassis, OVNBPFD: ovnbpfdBinary()})
+	l, err := lab.Up(lab.Options{Name: name, Chassis: chassis, OVNBPFD: ovnbpfdBinary(),
+		OVNBPFDArgs: capacityArgs(switches, ports)})
 	if err != nil {
 		return fail(err)
 	}
@@ -207,6 +208,19 @@ func plugVIFs(l *lab.Lab, c *lab.Chassis, ifaces, lports []string) error {
 		}
 	}
 	return vsctl(l, c, args...)
+}
+
+// capacityArgs sizes ovnbpfd's maps for the topology when the default
+// (131,072 lflows) is too small: northd writes about 4.5 lflows per port.
+func capacityArgs(switches, ports int) []string {
+	need := uint32(1 << 17)
+	for need < uint32(switches*ports*6) {
+		need *= 2
+	}
+	if need == 1<<17 {
+		return nil
+	}
+	return []string{fmt.Sprintf("--lflow-capacity=%d", need)}
 }
 
 // recompute asks the chassis' controller for a full recompute.
