@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -74,10 +75,15 @@ func dial(ctx context.Context, dbModel model.ClientDBModel, o dialOptions) (clie
 	if err := cl.Connect(cctx); err != nil {
 		return nil, fmt.Errorf("connecting to %s %v: %w", o.name, o.remotes, err)
 	}
-	if o.changed != nil {
-		notify := func(string) { o.changed() }
-		cl.Cache().AddEventHandler(&eventFuncs{notify})
+	act := &activity{}
+	act.seen()
+	notify := func(string) {
+		act.seen()
+		if o.changed != nil {
+			o.changed()
+		}
 	}
+	cl.Cache().AddEventHandler(&eventFuncs{notify})
 	if o.mirror != nil {
 		cl.Cache().AddEventHandler(o.mirror)
 	}
@@ -103,7 +109,7 @@ func dial(ctx context.Context, dbModel model.ClientDBModel, o dialOptions) (clie
 	}
 	pctx, stop := context.WithCancel(context.Background())
 	if o.probe > 0 {
-		go probe(pctx, cl, o.probe, o.log.With("db", o.name))
+		go probe(pctx, cl, o.probe, act, o.log.With("db", o.name))
 	}
 	return &conn{Client: cl, stopProbe: stop}, nil
 }
@@ -119,10 +125,21 @@ func (c *conn) Close() {
 	c.Client.Close()
 }
 
-// probe sends an echo every interval; one not answered within the next
-// interval drops the connection, and libovsdb reconnects (next remote,
-// backoff) and resumes the monitor.
-func probe(ctx context.Context, cl client.Client, interval time.Duration, log *slog.Logger) {
+// activity records when the connection last brought an update.
+type activity struct{ last atomic.Int64 }
+
+func (a *activity) seen()                         { a.last.Store(time.Now().UnixNano()) }
+func (a *activity) since(t time.Time) bool        { return a.last.Load() >= t.UnixNano() }
+func (a *activity) quietFor(d time.Duration) bool { return !a.since(time.Now().Add(-d)) }
+
+// probe sends an echo after an interval without updates; one not answered
+// within the next interval, while no update arrived either, drops the
+// connection, and libovsdb reconnects (next remote, backoff) and resumes
+// the monitor. Updates count as activity, as OVS counts received bytes: a
+// server streaming a large change, or a client busy applying one, answers
+// the echo late but is alive (at ten times the reference scale, a
+// disconnect there meant a new full dump, and the next one timed out too).
+func probe(ctx context.Context, cl client.Client, interval time.Duration, act *activity, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -131,13 +148,14 @@ func probe(ctx context.Context, cl client.Client, interval time.Duration, log *s
 			return
 		case <-t.C:
 		}
-		if !isConnected(cl) {
+		if !isConnected(cl) || !act.quietFor(interval) {
 			continue
 		}
+		sent := time.Now()
 		ectx, cancel := context.WithTimeout(ctx, interval)
 		err := cl.Echo(ectx)
 		cancel()
-		if err != nil && ctx.Err() == nil && isConnected(cl) {
+		if err != nil && ctx.Err() == nil && isConnected(cl) && !act.since(sent) {
 			log.Warn("no answer to the inactivity probe: reconnecting", "probe", interval, "err", err)
 			cl.Disconnect()
 		}
