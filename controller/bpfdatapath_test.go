@@ -102,15 +102,8 @@ func TestPrivilegedAdapterPortSecurity(t *testing.T) {
 		LocalPorts: map[string]LocalPort{"vm1": {LogicalPort: "vm1", Ifindex: 7}},
 	}
 	lookup := func(key uint32) (maps.DatapathOvnbpfPortsecVal, bool) {
-		var v maps.DatapathOvnbpfPortsecVal
-		err := b.dp.Objs.OvnbpfPortsec.Lookup(&maps.DatapathOvnbpfPortKey{Dp: 3, Port: key}, &v)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return v, false
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v, true
+		t.Helper()
+		return lookupEntry[maps.DatapathOvnbpfPortsecVal](t, b.dp.Objs.OvnbpfPortsec, &maps.DatapathOvnbpfPortKey{Dp: 3, Port: key})
 	}
 	apply := func() {
 		t.Helper()
@@ -172,6 +165,20 @@ func newTestDatapath(t *testing.T, name string) *BPFDatapath {
 		}
 	})
 	return b
+}
+
+// lookupEntry reads key from m: the value, or false when there is none.
+func lookupEntry[V any](t *testing.T, m *ebpf.Map, key any) (V, bool) {
+	t.Helper()
+	var v V
+	err := m.Lookup(key, &v)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return v, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, true
 }
 
 // enterNetNS moves this goroutine's thread into ns until the test ends.

@@ -1,11 +1,8 @@
 package controller
 
 import (
-	"errors"
 	"net/netip"
 	"testing"
-
-	"github.com/cilium/ebpf"
 
 	"github.com/ovnbpf/ovnbpf/controller/sbdb"
 	"github.com/ovnbpf/ovnbpf/internal/testutil"
@@ -37,15 +34,7 @@ func TestPrivilegedApplyPortsChassisRedirect(t *testing.T) {
 	}
 	port := func() (maps.DatapathOvnbpfPort, bool) {
 		t.Helper()
-		var v maps.DatapathOvnbpfPort
-		err := b.dp.Objs.OvnbpfPorts.Lookup(&maps.DatapathOvnbpfPortKey{Dp: 5, Port: 3}, &v)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return v, false
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v, true
+		return lookupEntry[maps.DatapathOvnbpfPort](t, b.dp.Objs.OvnbpfPorts, &maps.DatapathOvnbpfPortKey{Dp: 5, Port: 3})
 	}
 	apply := func() {
 		t.Helper()

@@ -166,43 +166,22 @@ func dumpTables(m *DatapathMaps) (rules, subtables []string, err error) {
 		mask  DatapathOvnbpfMask
 	}
 	owner := map[uint32]subRef{}
-	var dk DatapathOvnbpfDirKey
-	var dir DatapathOvnbpfDir
-	dit := m.OvnbpfDirs.Iterate()
-	for dit.Next(&dk, &dir) {
-		if dk.Parity != parity {
-			continue
-		}
-		for p := range dir.Table {
-			for t, ti := range dir.Table[p] {
-				if ti == 0 {
-					continue
-				}
-				id := TableID{Datapath: dk.Dp, Pipeline: pipeline.Pipeline(p), Table: uint8(t)}
-				var desc DatapathOvnbpfTable
-				if err := m.OvnbpfTables.Lookup(ti, &desc); err != nil {
-					return nil, nil, fmt.Errorf("reading table %s: %w", id, err)
-				}
-				for i := uint32(0); i < desc.N && int(i) < len(desc.Sub); i++ {
-					ref := desc.Sub[i]
-					var mask DatapathOvnbpfMask
-					if err := m.OvnbpfMasks.Lookup(ref.Id, &mask); err != nil {
-						return nil, nil, fmt.Errorf("reading mask of subtable %d (%s): %w", ref.Id, id, err)
-					}
-					if o, ok := owner[ref.Id]; ok {
-						return nil, nil, fmt.Errorf("subtable %d is in %s and %s", ref.Id, o.table, id)
-					}
-					owner[ref.Id] = subRef{id, mask}
-					// the precheck may test conj_id bits: a value the compiler chose
-					pm, pv := ref.PreMask&^conjBits(ref.PreWord), ref.PreValue&^conjBits(ref.PreWord)
-					subtables = append(subtables, fmt.Sprintf("%s mask=%s max_prio=%d precheck=%d/%x/%x",
-						id, maskText(mask), ref.MaxPrio, ref.PreWord, pm, pv))
-				}
+	err = readTables(m, parity, nil, func(t installedTable) error {
+		for i, mask := range t.masks {
+			ref := t.desc.Sub[i]
+			if o, ok := owner[ref.Id]; ok {
+				return fmt.Errorf("subtable %d is in %s and %s", ref.Id, o.table, t.id)
 			}
+			owner[ref.Id] = subRef{t.id, mask}
+			// the precheck may test conj_id bits: a value the compiler chose
+			pm, pv := ref.PreMask&^conjBits(ref.PreWord), ref.PreValue&^conjBits(ref.PreWord)
+			subtables = append(subtables, fmt.Sprintf("%s mask=%s max_prio=%d precheck=%d/%x/%x",
+				t.id, maskText(mask), ref.MaxPrio, ref.PreWord, pm, pv))
 		}
-	}
-	if err := dit.Err(); err != nil {
-		return nil, nil, fmt.Errorf("reading directories: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 
 	var entries []*dumpEntry
@@ -659,4 +638,55 @@ func (s *State) DeleteMulticastGroup(dp, key uint32) error {
 func (s *State) DeleteMACBinding(dp, port uint32, ip netip.Addr) error {
 	k := macbindKey(dp, port, ip)
 	return s.deleteKey(s.m.OvnbpfMacbind, &k, "MAC binding")
+}
+
+// installedTable is a table read back from the maps: its descriptor (index
+// idx in ovnbpf_tables) and the masks of its subtables, desc.Sub[i]'s at i.
+type installedTable struct {
+	id    TableID
+	idx   uint32
+	desc  DatapathOvnbpfTable
+	masks []DatapathOvnbpfMask
+}
+
+// readTables reads the tables the directories of one parity list, for the
+// dump and for an installer reading back what it installed. dp, if not nil,
+// is called for each directory of either parity.
+func readTables(m *DatapathMaps, parity uint8, dp func(DatapathOvnbpfDirKey), table func(installedTable) error) error {
+	var dk DatapathOvnbpfDirKey
+	var dir DatapathOvnbpfDir
+	it := m.OvnbpfDirs.Iterate()
+	for it.Next(&dk, &dir) {
+		if dp != nil {
+			dp(dk)
+		}
+		if dk.Parity != parity {
+			continue
+		}
+		for p := range dir.Table {
+			for t, idx := range dir.Table[p] {
+				if idx == 0 {
+					continue
+				}
+				tb := installedTable{id: TableID{Datapath: dk.Dp, Pipeline: pipeline.Pipeline(p), Table: uint8(t)}, idx: idx}
+				if err := m.OvnbpfTables.Lookup(idx, &tb.desc); err != nil {
+					return fmt.Errorf("reading table %s: %w", tb.id, err)
+				}
+				for i := uint32(0); i < tb.desc.N && int(i) < len(tb.desc.Sub); i++ {
+					var mask DatapathOvnbpfMask
+					if err := m.OvnbpfMasks.Lookup(tb.desc.Sub[i].Id, &mask); err != nil {
+						return fmt.Errorf("reading mask of subtable %d (%s): %w", tb.desc.Sub[i].Id, tb.id, err)
+					}
+					tb.masks = append(tb.masks, mask)
+				}
+				if err := table(tb); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading directories: %w", err)
+	}
+	return nil
 }

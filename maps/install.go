@@ -261,43 +261,23 @@ func (in *Installer) reconcile() error {
 
 	parity := uint8(in.gen & 1)
 	subOwner := map[uint32]*subtableState{}
-	var dk DatapathOvnbpfDirKey
-	var dir DatapathOvnbpfDir
-	dit := in.m.OvnbpfDirs.Iterate()
-	for dit.Next(&dk, &dir) {
-		// the other parity's directory is one apply behind: refresh it next time
-		in.staleOther[dk.Dp] = true
-		if dk.Parity != parity {
-			continue
+	// the other parity's directory is one apply behind: refresh it next time
+	stale := func(dk DatapathOvnbpfDirKey) { in.staleOther[dk.Dp] = true }
+	err := readTables(in.m, parity, stale, func(t installedTable) error {
+		ts := &tableState{subtables: map[maskShape]*subtableState{}, desc: t.idx, list: t.desc}
+		in.descIDs.markUsed(t.idx)
+		for i, mask := range t.masks {
+			ref := t.desc.Sub[i]
+			st := &subtableState{id: ref.Id, maxPrio: ref.MaxPrio, mask: mask, slots: map[[maskWords]uint64]*installedSlot{}}
+			ts.subtables[shapeOf(mask)] = st
+			subOwner[st.id] = st
+			in.subtableIDs.markUsed(st.id)
 		}
-		for p := range dir.Table {
-			for t, idx := range dir.Table[p] {
-				if idx == 0 {
-					continue
-				}
-				id := TableID{Datapath: dk.Dp, Pipeline: pipeline.Pipeline(p), Table: uint8(t)}
-				var desc DatapathOvnbpfTable
-				if err := in.m.OvnbpfTables.Lookup(idx, &desc); err != nil {
-					return fmt.Errorf("reading table %s: %w", id, err)
-				}
-				ts := &tableState{subtables: map[maskShape]*subtableState{}, desc: idx, list: desc}
-				in.descIDs.markUsed(idx)
-				for i := uint32(0); i < desc.N && int(i) < len(desc.Sub); i++ {
-					var mask DatapathOvnbpfMask
-					if err := in.m.OvnbpfMasks.Lookup(desc.Sub[i].Id, &mask); err != nil {
-						return fmt.Errorf("reading mask of subtable %d: %w", desc.Sub[i].Id, err)
-					}
-					st := &subtableState{id: desc.Sub[i].Id, maxPrio: desc.Sub[i].MaxPrio, mask: mask, slots: map[[maskWords]uint64]*installedSlot{}}
-					ts.subtables[shapeOf(mask)] = st
-					subOwner[st.id] = st
-					in.subtableIDs.markUsed(st.id)
-				}
-				in.tables[id] = ts
-			}
-		}
-	}
-	if err := dit.Err(); err != nil {
-		return fmt.Errorf("reading directories: %w", err)
+		in.tables[t.id] = ts
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 
 	var ops []DatapathOvnbpfOp

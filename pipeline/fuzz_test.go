@@ -110,12 +110,12 @@ func FuzzParseActions(f *testing.F) {
 	})
 }
 
-// TestWriteFuzzSeeds regenerates the seed corpus (every distinct match and
-// actions string of tests/corpus) when run with -write-fuzz-seeds; without
-// the flag it checks that the seeds exist.
-func TestWriteFuzzSeeds(t *testing.T) {
+// corpusStrings returns the match and actions strings of every lflow of
+// tests/corpus, in file order (sbjson, which reads them for the external
+// tests, imports this package).
+func corpusStrings(t *testing.T) (matches, actions []string) {
+	t.Helper()
 	files, _ := filepath.Glob("../tests/corpus/testdata/*.sb.json")
-	matches, actions := map[string]bool{}, map[string]bool{}
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -132,12 +132,27 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		for _, row := range lf.Data {
 			for i, h := range lf.Headings {
 				if s, ok := row[i].(string); ok && h == "match" {
-					matches[s] = true
+					matches = append(matches, s)
 				} else if ok && h == "actions" {
-					actions[s] = true
+					actions = append(actions, s)
 				}
 			}
 		}
+	}
+	return matches, actions
+}
+
+// TestWriteFuzzSeeds regenerates the seed corpus (every distinct match and
+// actions string of tests/corpus) when run with -write-fuzz-seeds; without
+// the flag it checks that the seeds exist.
+func TestWriteFuzzSeeds(t *testing.T) {
+	matches, actions := map[string]bool{}, map[string]bool{}
+	ms, as := corpusStrings(t)
+	for _, m := range ms {
+		matches[m] = true
+	}
+	for _, a := range as {
+		actions[a] = true
 	}
 	for dir, set := range map[string]map[string]bool{"FuzzParseMatch": matches, "FuzzParseActions": actions} {
 		dir = filepath.Join("testdata", "fuzz", dir)
@@ -170,30 +185,8 @@ func TestArenaParseEqualsHeap(t *testing.T) {
 	actions := []string{`clone { outport = "p1"; output; }; ct_commit { ct_mark.blocked = 1; }; next;`, "drop;", "next(",
 		`arp { eth.dst = ff:ff:ff:ff:ff:ff; arp { output; }; };`, `reg8[16..31] = select(values=(1, 2=5); hash_fields="ip_src");`,
 		"ct_lb_mark(backends=^bip:^bport,10.0.0.1:80; skip_snat);", "ct_dnat(10.0.0.1, 100-200, random);", "icmp4 { ip.ttl--; };", "frobnicate;"}
-	files, _ := filepath.Glob("../tests/corpus/testdata/*.sb.json")
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tables map[string]struct {
-			Headings []string `json:"headings"`
-			Data     [][]any  `json:"data"`
-		}
-		if err := json.Unmarshal(data, &tables); err != nil {
-			t.Fatal(err)
-		}
-		lf := tables["Logical_Flow"]
-		for _, row := range lf.Data {
-			for i, h := range lf.Headings {
-				if s, ok := row[i].(string); ok && h == "match" {
-					matches = append(matches, s)
-				} else if ok && h == "actions" {
-					actions = append(actions, s)
-				}
-			}
-		}
-	}
+	ms, as := corpusStrings(t)
+	matches, actions = append(matches, ms...), append(actions, as...)
 	if len(matches) < 100 {
 		t.Fatalf("only %d corpus strings", len(matches))
 	}

@@ -145,6 +145,7 @@ func TestSummaryPassesOnlyWhenEverythingRan(t *testing.T) {
 		"attach fails":     {{Attach: &vmrec.Attach{Err: "attaching tcx: not supported"}}},
 		"a test fails":     {{Test: &vmrec.TestRun{Package: "loader", Passed: 4, Failed: 1, Failures: []string{"TestX"}}}},
 		"a binary crashes": {{Test: &vmrec.TestRun{Package: "maps", Err: "signal: killed"}}},
+		"a test skips":     {{Test: &vmrec.TestRun{Package: "loader", Passed: 4, Skipped: 1}}},
 		"smoke not run":    {{Check: &vmrec.Check{Name: "forwarding smoke", Detail: "no binary"}}},
 		"smoke fails":      {{Check: &vmrec.Check{Name: "forwarding smoke", Ran: true}}},
 	}

@@ -78,7 +78,9 @@ func summarize(r *Result) kernelSummary {
 	s.Attach = attach
 	s.Tests = fmt.Sprintf("%d/%d", passed, passed+failed)
 	if skipped > 0 {
+		// the guest runs the tests as root with bpffs: nothing there may skip
 		s.Tests += fmt.Sprintf(" (%d skipped)", skipped)
+		s.Problems = append(s.Problems, fmt.Sprintf("%d tests skipped in the guest", skipped))
 	}
 	s.Smoke = smoke
 	if total == 0 && len(s.Problems) == 0 {
