@@ -47,6 +47,8 @@ func main() {
 	out := flag.String("out", "results", "folder for the table and the JSON figures")
 	scale10 := flag.Bool("scale10", false, "also measure the control plane at ten times the reference scale (1000x100: long)")
 	only := flag.String("only", "", "comma-separated parts to run, of "+strings.Join(parts, ", ")+" (default: all)")
+	systems := flag.String("systems", "ovs,ovnbpf", "chassis kinds the control-plane rows measure (ovnbpf alone: to compare two ovnbpfd builds)")
+	flag.StringVar(&ovnbpfd, "ovnbpfd", "", "the ovnbpfd binary to measure (default: the one beside this program, else $PATH)")
 	flag.Parse()
 	cfg := fullConfig
 	if *quick {
@@ -65,6 +67,20 @@ func main() {
 			}
 			cfg.Parts[p] = true
 		}
+	}
+	for _, sys := range strings.Split(*systems, ",") {
+		if sys != "ovs" && sys != "ovnbpf" {
+			exitOn(fmt.Errorf("-systems: unknown chassis kind %q: use ovs, ovnbpf or both", sys))
+		}
+		cfg.Systems = append(cfg.Systems, sys)
+	}
+	if ovnbpfd != "" {
+		abs, err := filepath.Abs(ovnbpfd)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		exitOn(errorIf(err, "-ovnbpfd"))
+		ovnbpfd = abs
 	}
 	go tearDownOnSignal()
 	exitOn(run(cfg, *out))
@@ -107,6 +123,14 @@ func tearDownOnSignal() {
 	os.Exit(130)
 }
 
+// errorIf names what failed, or is nil.
+func errorIf(err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
 func exitOn(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -124,6 +148,8 @@ type config struct {
 	Scales [][2]int
 	// Parts to run (nil: all of them).
 	Parts map[string]bool
+	// Systems are the chassis kinds of the control-plane rows.
+	Systems []string
 }
 
 // parts of the run that -only can pick.
