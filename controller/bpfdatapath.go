@@ -76,6 +76,7 @@ type BPFDatapath struct {
 	// reason), from the last Apply; they are skipped, the rest is installed.
 	Unsupported []string
 	stats       ApplyStats
+	stages      lflowStages // the compiler's errors and their stage names (lflowstage.go)
 }
 
 // ApplyStats says what the last Apply did with the flows: lflows handed to
@@ -304,6 +305,7 @@ func (b *BPFDatapath) invalidate(old, nw *resolverFacts) {
 	}
 	diffSets(old.addrSets, nw.addrSets, b.comp.InvalidateAddressSet)
 	diffSets(old.portGroups, nw.portGroups, b.comp.InvalidatePortGroup)
+	invalidateTemplateVars(b.comp, old.templates, nw.templates)
 	for k, v := range nw.mcast {
 		if o, ok := old.mcast[k]; !ok || o != v {
 			b.comp.InvalidateDatapath(k.dp)
@@ -486,10 +488,7 @@ func (b *BPFDatapath) applyFlows(s *State, old, f *resolverFacts) error {
 	} else {
 		b.stats = ApplyStats{Upserts: len(upserts)}
 	}
-	b.Unsupported = b.Unsupported[:0]
-	for _, e := range b.comp.Errors() {
-		b.Unsupported = append(b.Unsupported, e.Error())
-	}
+	b.setUnsupported(b.comp.Errors())
 	return nil
 }
 
@@ -1008,6 +1007,7 @@ func (b *BPFDatapath) applyMACBindings(s *State, f *resolverFacts) error {
 		}
 		want[k] = hw.String()
 	}
+	mergeStaticMACBindings(s, f, want)
 	for k, mac := range want {
 		if old, ok := b.macs[k]; ok && old == mac {
 			continue
@@ -1105,13 +1105,14 @@ type resolverFacts struct {
 	portGroups map[string][]string
 	resident   map[string]bool
 	routers    map[uint32]bool
+	templates  map[string]string // this chassis' template variables (read only)
 }
 
 func newResolverFacts(s *State) *resolverFacts {
 	f := &resolverFacts{dpKey: make(map[string]uint32, len(s.Datapaths)), ports: make(map[string]portKey, len(s.Ports)),
 		mcast:    make(map[mcKey]uint32, len(s.MulticastGroups)),
 		addrSets: map[string][]string{}, portGroups: map[string][]string{}, resident: map[string]bool{},
-		routers: map[uint32]bool{}}
+		routers: map[uint32]bool{}, templates: s.TemplateVars}
 	for key, dp := range s.Datapaths {
 		f.dpKey[dp.UUID] = uint32(key)
 		if dp.ExternalIDs["logical-router"] != "" {
@@ -1166,9 +1167,12 @@ func (r *stateResolver) PortGroup(name string) ([]string, bool) {
 	return p, ok
 }
 
-// TemplateVar: Chassis_Template_Var is not read yet; flows using one are
-// reported unsupported by the compiler.
-func (r *stateResolver) TemplateVar(string) (string, bool) { return "", false }
+// TemplateVar is this chassis' value of a Chassis_Template_Var variable;
+// a flow naming one it does not define is reported unsupported.
+func (r *stateResolver) TemplateVar(name string) (string, bool) {
+	v, ok := r.facts.templates[name]
+	return v, ok
+}
 
 func (r *stateResolver) ChassisResident(port string) bool { return r.facts.resident[port] }
 

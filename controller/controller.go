@@ -670,11 +670,13 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		close(w)
 	}
 	c.setStatus(func(s *Status) { s.Datapath = "applied"; s.AppliedNbCfg = state.NbCfg })
+	c.nameFailingLflows(ctx, sb)
 	if p, ok := c.opts.Datapath.(interface{ Problems() []string }); ok {
 		problems := p.Problems()
 		c.mu.Lock()
 		changed := len(problems) != c.status.Skipped
 		c.status.Skipped = len(problems)
+		c.status.Problems = problems[:min(len(problems), maxStatusProblems)]
 		c.mu.Unlock()
 		if changed && len(problems) > 0 {
 			c.log.Warn("datapath skipped what it cannot handle; the rest is installed",
@@ -736,6 +738,9 @@ type sbView struct {
 	portGrps  map[string]*sbdb.PortGroup
 	lbs       map[string]*sbdb.LoadBalancer
 	fdbs      map[string]*sbdb.FDB
+	// staticMACs and templateVars: staticmac.go, templatevar.go
+	staticMACs   map[string]*sbdb.StaticMACBinding
+	templateVars map[string]*sbdb.ChassisTemplateVar
 }
 
 // sbTables are the mirrored tables and how a snapshot presents each:
@@ -757,6 +762,11 @@ var sbTables = map[string]func(map[string]model.Model) any{
 	sbdb.PortGroupTable:       typedTable[sbdb.PortGroup](),
 	sbdb.LoadBalancerTable:    typedTable[sbdb.LoadBalancer](),
 	sbdb.FDBTable:             typedTable[sbdb.FDB](),
+
+	// staticmac.go, templatevar.go
+	sbdb.StaticMACBindingTable:   typedTable[sbdb.StaticMACBinding](),
+	sbdb.ChassisTemplateVarTable: typedTable[sbdb.ChassisTemplateVar](),
+
 	sbdb.ChassisPrivateTable: func(rows map[string]model.Model) any {
 		out := make(map[string]*sbdb.ChassisPrivate, len(rows))
 		for _, r := range rows {
@@ -805,6 +815,9 @@ func readSB(m *sbMirror, prev *sbView) *sbView {
 		fdbs:      typed[sbdb.FDB](snap, sbdb.FDBTable),
 		private:   typed[sbdb.ChassisPrivate](snap, sbdb.ChassisPrivateTable),
 		ports:     typed[sbdb.PortBinding](snap, sbdb.PortBindingTable),
+
+		staticMACs:   typed[sbdb.StaticMACBinding](snap, sbdb.StaticMACBindingTable),
+		templateVars: typed[sbdb.ChassisTemplateVar](snap, sbdb.ChassisTemplateVarTable),
 	}
 	for _, g := range typed[sbdb.SBGlobal](snap, sbdb.SBGlobalTable) {
 		v.global = *g
@@ -1052,6 +1065,8 @@ func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]
 			}
 		}
 	}
+	s.StaticMACBindings = localStaticMACBindings(v, local, prev, reuse(sbdb.StaticMACBindingTable))
+	s.TemplateVars = chassisTemplateVars(v, cfg.SystemID)
 	return s
 }
 

@@ -69,6 +69,12 @@ type State struct {
 	PortGroups      map[string]*sbdb.PortGroup
 	LoadBalancers   map[string]*sbdb.LoadBalancer
 	FDBs            map[string]*sbdb.FDB
+	// StaticMACBindings are the Static_MAC_Binding rows of the local
+	// datapaths, by uuid (staticmac.go).
+	StaticMACBindings map[string]*sbdb.StaticMACBinding
+	// TemplateVars are this chassis' Chassis_Template_Var variables
+	// (templatevar.go).
+	TemplateVars map[string]string
 }
 
 // LocalPort is a logical port attached to a netdev on this chassis.

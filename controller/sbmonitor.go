@@ -77,6 +77,8 @@ func sbMonitor(cl client.Client, scope *MonitorScope) *client.Monitor {
 		pg    sbdb.PortGroup
 		lb    sbdb.LoadBalancer
 		fdb   sbdb.FDB
+		smb   sbdb.StaticMACBinding
+		ctv   sbdb.ChassisTemplateVar
 		opts  []client.MonitorOption
 		conds = func(c []model.Condition) []model.Condition {
 			if scope.All {
@@ -150,12 +152,13 @@ func sbMonitor(cl client.Client, scope *MonitorScope) *client.Monitor {
 		&pb.NatAddresses, &pb.VirtualParent, &pb.ExternalIDs))
 
 	// Logical flows, multicast groups and MAC bindings of local datapaths only.
-	var lfc, mgc, mbc []model.Condition
+	var lfc, mgc, mbc, smbc []model.Condition
 	for _, d := range scope.Datapath {
 		d := d
 		lfc = append(lfc, model.Condition{Field: &lf.LogicalDatapath, Function: ovsdb.ConditionEqual, Value: &d})
 		mgc = append(mgc, model.Condition{Field: &mg.Datapath, Function: ovsdb.ConditionEqual, Value: d})
 		mbc = append(mbc, model.Condition{Field: &mb.Datapath, Function: ovsdb.ConditionEqual, Value: d})
+		smbc = append(smbc, model.Condition{Field: &smb.Datapath, Function: ovsdb.ConditionEqual, Value: d})
 	}
 	for _, g := range scope.DPGroups {
 		g := g
@@ -166,16 +169,26 @@ func sbMonitor(cl client.Client, scope *MonitorScope) *client.Monitor {
 		lfc = []model.Condition{{Field: &lf.LogicalDatapath, Function: ovsdb.ConditionEqual, Value: &none}}
 		mgc = []model.Condition{{Field: &mg.Datapath, Function: ovsdb.ConditionEqual, Value: none}}
 		mbc = []model.Condition{{Field: &mb.Datapath, Function: ovsdb.ConditionEqual, Value: none}}
+		smbc = []model.Condition{{Field: &smb.Datapath, Function: ovsdb.ConditionEqual, Value: none}}
 	}
 	opts = append(opts,
 		// Not controller_meter, tags nor external_ids: nothing needs them
-		// (external_ids' stage-name would only name the stage in an error,
-		// which the uuid, pipeline and table already locate), and at 43k
+		// (external_ids' stage-name only names the stage in an error: it
+		// is read for the failing flows alone, lflowstage.go), and at 43k
 		// flows each map costs ~13 MB twice (cache, mirror).
 		client.WithConditionalTable(&lf, conds(lfc), &lf.LogicalDatapath, &lf.LogicalDpGroup, &lf.Pipeline,
 			&lf.TableID, &lf.Priority, &lf.Match, &lf.Actions),
 		client.WithConditionalTable(&mg, conds(mgc), &mg.Datapath, &mg.Name, &mg.TunnelKey, &mg.Ports),
 		client.WithConditionalTable(&mb, conds(mbc), &mb.Datapath, &mb.LogicalPort, &mb.IP, &mb.MAC),
+		// Static MAC bindings feed the same lookups as MAC_Binding, and
+		// only a local datapath's can be looked up here: monitored as
+		// MAC_Binding is.
+		client.WithConditionalTable(&smb, conds(smbc), &smb.Datapath, &smb.LogicalPort, &smb.IP, &smb.MAC,
+			&smb.OverrideDynamicMAC),
 	)
+	// Template variables (^NAME in flows) take this chassis' values only:
+	// one row, chosen by chassis name.
+	ctvc := []model.Condition{{Field: &ctv.Chassis, Function: ovsdb.ConditionEqual, Value: scope.Chassis}}
+	opts = append(opts, client.WithConditionalTable(&ctv, conds(ctvc), &ctv.Chassis, &ctv.Variables))
 	return cl.NewMonitor(opts...)
 }

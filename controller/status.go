@@ -29,7 +29,14 @@ type Status struct {
 	Releases       int                    `json:"releases"`
 	LastReconcile  time.Time              `json:"last_reconcile"`
 	LastError      string                 `json:"last_error,omitempty"`
+
+	// Problems are the first maxStatusProblems of what Skipped counts
+	// (lflows named with their stage).
+	Problems []string `json:"problems,omitempty"`
 }
+
+// maxStatusProblems bounds Status.Problems (the count is Skipped).
+const maxStatusProblems = 50
 
 // ConfigValue is one setting and where it came from.
 type ConfigValue struct {

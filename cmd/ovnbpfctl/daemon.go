@@ -67,6 +67,12 @@ func statusCmd(args []string) error {
 	fmt.Printf("southbound:      %s\n", sb)
 	fmt.Printf("local ovsdb:     %s (connected: %v)\n", s.OVSDB, s.OVSDBConnected)
 	fmt.Printf("datapath:        %s (skipped lflows: %d)\n", s.Datapath, s.Skipped)
+	for _, p := range s.Problems {
+		fmt.Printf("  skipped:       %s\n", p)
+	}
+	if len(s.Problems) < s.Skipped {
+		fmt.Printf("  skipped:       ... and %d more\n", s.Skipped-len(s.Problems))
+	}
 	fmt.Printf("nb_cfg:          sb %d, applied %d, acknowledged %d\n", s.NbCfg, s.AppliedNbCfg, s.AckedNbCfg)
 	fmt.Printf("local datapaths: %d, ports: %d, claims %d, releases %d\n", s.LocalDatapaths, len(s.Ports), s.Claims, s.Releases)
 	if s.ConfigError != "" {
