@@ -241,7 +241,11 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.log.Error("bad configuration", "err", err)
 			return err
 		}
-		if err != nil && ctx.Err() == nil {
+		reconnecting := errors.Is(err, errReconnecting)
+		if reconnecting {
+			// refreshConnStatus logged it, and runs a pass once it is back.
+			wait = 8 * time.Second
+		} else if err != nil && ctx.Err() == nil {
 			c.log.Warn("reconcile failed; retrying", "err", err, "retry", backoff)
 			wait = backoff
 			backoff = min(backoff*2, 8*time.Second)
@@ -264,13 +268,24 @@ func (c *Controller) Run(ctx context.Context) error {
 			next = min(next, wait)
 		}
 		timer = time.After(max(next, 10*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.wake:
-			// Let a burst of cache updates land before recomputing.
-			time.Sleep(2 * time.Millisecond)
-		case <-timer:
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-c.wake:
+				// While libovsdb reconnects, its cache refills row by row:
+				// each update wakes the loop, and a pass would only fail
+				// again. The pass waits for the connection (or the timer).
+				if reconnecting && !c.Status().SBConnected {
+					continue
+				}
+				// Let a burst of cache updates land before recomputing.
+				time.Sleep(2 * time.Millisecond)
+				break waiting
+			case <-timer:
+				break waiting
+			}
 		}
 	}
 }
@@ -535,7 +550,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	sb := c.sb
 	c.refreshConnStatus()
 	if !isConnected(sb) {
-		return fmt.Errorf("southbound is not connected (reconnecting)")
+		return errReconnecting
 	}
 
 	// Chassis registration (and the heartbeat that proves we are alive).

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -20,6 +21,9 @@ const TxnTimeout = 10 * time.Second
 // DumpTimeout bounds a monitor's initial contents (and their delivery to
 // the mirror).
 const DumpTimeout = 3 * time.Minute
+
+// errReconnecting fails a pass while libovsdb reconnects to the Southbound.
+var errReconnecting = errors.New("southbound is not connected (reconnecting)")
 
 // dialOptions describe one OVSDB connection.
 type dialOptions struct {
@@ -60,11 +64,16 @@ func dial(ctx context.Context, dbModel model.ClientDBModel, o dialOptions) (clie
 		opts = append(opts, client.WithEndpoint(r))
 	}
 	// Each reconnect attempt (connect, schema, monitor resumption) gets
-	// this long; libovsdb tries the remotes in turn within it. Inactivity
-	// probes are ours (probe below): libovsdb v0.7.0's own can deadlock a
-	// transaction that completes as its prober exits (an unbuffered send
-	// on trafficSeen with the RPC lock held).
-	attempt := max(10*time.Second, 2*o.probe)
+	// this long; libovsdb tries the remotes in turn within it. The
+	// resumption of a standalone Southbound (no transaction history) is a
+	// full dump: it gets the first dump's bound, or at ten times the
+	// reference scale on a busy host every attempt timed out and the next
+	// downloaded the world again. The price: a remote that accepts and
+	// then says nothing holds an attempt that long before the next remote.
+	// Inactivity probes are ours (probe below): libovsdb v0.7.0's own can
+	// deadlock a transaction that completes as its prober exits (an
+	// unbuffered send on trafficSeen with the RPC lock held).
+	attempt := max(DumpTimeout, 2*o.probe)
 	opts = append(opts, client.WithReconnect(attempt, reconnectBackoff()))
 	cl, err := client.NewOVSDBClient(dbModel, opts...)
 	if err != nil {
