@@ -30,6 +30,12 @@ import (
 // compile for one datapath used no name (it only depends on the kind of
 // datapath) shares its rules with the other datapaths of its group.
 //
+// Rules are held flat (see lowered): per lowering, its rules without their
+// matches, and the matches encoded as bytes in one buffer; a table is a
+// sorted list of references to them. Table decodes a table's rules into a
+// []Rule for its caller, View reads them one at a time; the compiler keeps
+// neither.
+//
 // Large batches (UpsertBatch, recompiles) parse and lower on all CPUs, and
 // fill the table and dependency indexes side by side; the result does not
 // depend on the number of CPUs: conjunction ids are assigned afterwards, in
@@ -52,12 +58,14 @@ type Compiler struct {
 	r       Resolver
 	flows   map[string]*flowState
 	users   [2]map[depKey]*userSet  // dependency -> (lflow, datapath) pairs that used it, in two shards (depShard)
+	userBlk [2][]userSet            // where each shard's new user sets are carved from
 	dirty   map[string][]uint32     // lflow -> datapaths to recompile (nil: all)
 	matches map[string]*parsedMatch // parse cache of the current batch
 	acts    map[string]*parsedActions
 	tables  map[TableKey]*table
 	changed map[TableKey]struct{}
 	errs    map[string]*LflowError
+	ahead   []*table // tables of the last large Flush, to decode at the first Table call
 	conj    conjAllocator
 	stats   Stats
 	shaped  int // lowerings done through shape templates (tests)
@@ -81,7 +89,10 @@ type userSet struct {
 	one  [1]flowDP           // backing of list for the usual single user
 }
 
-const userSetSmall = 16
+const (
+	userSetSmall = 16
+	userSetBlock = 64
+)
 
 func (u *userSet) add(x flowDP) {
 	if u.m != nil {
@@ -175,9 +186,15 @@ type flowState struct {
 	flow     LogicalFlow
 	out      []dpRules // sorted by datapath
 	compiled bool
-	err      *LflowError
-	errDeps  []depKey // inputs read by a failed compile
-	job      int      // 1 + index of its job in the batch being built, 0 outside
+	job      int32     // 1 + index of its job in the batch being built, 0 outside
+	fail     *flowFail // set while its compile failed
+}
+
+// flowFail is a failed compile: its error, and the inputs it read (a fix to
+// one of them retries it). Kept aside: few lflows fail.
+type flowFail struct {
+	err  *LflowError
+	deps []depKey
 }
 
 // dpRules is the compile of an lflow for one datapath.
@@ -222,7 +239,11 @@ func (c *Compiler) lowerAll(f *LogicalFlow, dps []uint32, pm *parsedMatch, pa *p
 	for _, dp := range dps {
 		isRouter := c.r != nil && c.r.DatapathIsRouter(dp)
 		if t := tmpl[b2i(isRouter)]; t != nil {
-			res.out = append(res.out, dpRules{dp, t.forDatapath(dp)})
+			var ch *slabChunks
+			if wc != nil {
+				ch = &wc.slabs
+			}
+			res.out = append(res.out, dpRules{dp, t.forDatapath(dp, ch)})
 			continue
 		}
 		var lo *lowered
@@ -268,12 +289,11 @@ func (c *Compiler) commit(st *flowState, res flowResult, install bool) {
 	c.stats.Lowerings += res.lowered
 	if res.err != nil {
 		c.removeAll(st)
-		st.err = res.err
+		st.fail = &flowFail{err: res.err, deps: dedupDeps(res.deps)}
 		c.errs[st.flow.UUID] = res.err
 		c.stats.Failed++
 		// Still depend on what was read, so a fix to an input retries.
-		st.errDeps = dedupDeps(res.deps)
-		for _, d := range st.errDeps {
+		for _, d := range st.fail.deps {
 			c.addUser(d, flowDP{st, 0})
 		}
 		return
@@ -286,8 +306,8 @@ func (c *Compiler) commit(st *flowState, res flowResult, install bool) {
 		if res.nconj > 0 {
 			assignConjIDs(o.lo, global)
 		}
-		if len(o.lo.conjIDs) > 0 {
-			c.conj.retain(o.lo.conjIDs)
+		if ids := o.lo.conjIDs(); len(ids) > 0 {
+			c.conj.retain(ids)
 		}
 	}
 	if install {
@@ -343,30 +363,32 @@ func depShard(d depKey) int {
 // (datapath copies share the slices, and are then already done), and
 // records the ids lo uses.
 func assignConjIDs(lo *lowered, global []uint32) {
+	if lo.cj == nil {
+		return
+	}
 	seen := map[uint32]bool{}
-	for _, id := range lo.conjIDs {
+	for _, id := range lo.cj.conjIDs {
 		seen[id] = true
 	}
 	note := func(id uint32) {
 		if !seen[id] {
 			seen[id] = true
-			lo.conjIDs = append(lo.conjIDs, id)
+			lo.cj.conjIDs = append(lo.cj.conjIDs, id)
 		}
 	}
-	for i := range lo.rules {
-		r := &lo.rules[i]
-		for j := range r.Conj {
-			if id := r.Conj[j].ID; id&conjLocal != 0 {
-				r.Conj[j].ID = global[id&^conjLocal-1]
+	for i := range lo.cj.member {
+		if m := &lo.cj.member[i]; m.ID != 0 {
+			if m.ID&conjLocal != 0 {
+				m.ID = global[m.ID&^conjLocal-1]
 			}
-			note(r.Conj[j].ID)
+			note(m.ID)
+			continue
 		}
-		if len(r.Match) == 1 && r.Match[0].Field == FieldConjID {
-			v := r.Match[0].Value
-			id := uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+		if v := lo.match(i); len(v) == conjIDMatchSize && v[0] == byte(FieldConjID)+1 {
+			id := binary.BigEndian.Uint32(v[1:])
 			if id&conjLocal != 0 {
 				id = global[id&^conjLocal-1]
-				v[0], v[1], v[2], v[3] = byte(id>>24), byte(id>>16), byte(id>>8), byte(id)
+				binary.BigEndian.PutUint32(v[1:], id)
 			}
 			note(id)
 		}
@@ -374,71 +396,118 @@ func assignConjIDs(lo *lowered, global []uint32) {
 }
 
 type table struct {
-	owners map[*flowState][]Rule // lflow -> its rules in this table (a pointer hashes faster than a uuid)
-	// sorted holds every owner's rules in compareRules order as of the last
-	// Table call; owners added or removed since are applied to it then, so
-	// one lflow changing in a large table costs a merge, not a sort.
-	sorted  []Rule
+	owners map[*flowState]*lowered // lflow -> its rules in this table (a pointer hashes faster than a uuid)
+	// sorted lists every owner's rules in table order as of the last
+	// build; owners added or removed since are applied to it then, so one
+	// lflow changing in a large table costs a merge, not a sort.
+	sorted  []ruleRef
 	built   bool
-	merged  []Rule // mergeTable's result for sorted; nil: not computed
+	ready   []Rule // sorted decoded and merged (buildTables), for the next Table call; nil: not made
 	added   map[*flowState]struct{}
-	removed map[string]struct{} // uuids
-	changed bool                // listed in Compiler.changed
+	removed map[*lowered]struct{}
+	changed bool // listed in Compiler.changed
 }
 
-func (t *table) touch(st *flowState, add bool) {
+// ruleRef names rule i of a lowering.
+type ruleRef struct {
+	lo *lowered
+	i  int32
+}
+
+func (r ruleRef) rule() Rule    { return r.lo.rule(int(r.i)) }
+func (r ruleRef) match() []byte { return r.lo.match(int(r.i)) }
+
+// touch records that st's rules lo were added to t or removed from it.
+func (t *table) touch(st *flowState, lo *lowered, add bool) {
+	t.ready = nil
 	if !t.built {
 		return
 	}
 	if t.removed == nil {
-		t.removed = map[string]struct{}{}
+		t.removed = map[*lowered]struct{}{}
 		t.added = map[*flowState]struct{}{}
 	}
 	if add {
 		t.added[st] = struct{}{}
 	} else {
-		t.removed[st.flow.UUID] = struct{}{}
+		t.removed[lo] = struct{}{}
 		delete(t.added, st)
 	}
 }
 
 // rules brings t.sorted up to date and returns it.
-func (t *table) rules() []Rule {
+func (t *table) rules() []ruleRef {
 	if !t.built {
-		sets := make([][]Rule, 0, len(t.owners))
-		for _, rs := range t.owners {
-			sets = append(sets, rs)
+		sets := make([]*lowered, 0, len(t.owners))
+		for _, lo := range t.owners {
+			sets = append(sets, lo)
 		}
-		t.sorted, t.built, t.merged = sortRules(sets), true, nil
+		t.sorted, t.built, t.ready = sortRules(sets), true, nil
 		return t.sorted
 	}
 	if len(t.removed) == 0 && len(t.added) == 0 {
 		return t.sorted
 	}
-	// An owner in both sets was replaced: drop its old rules, add the new.
-	sets := make([][]Rule, 0, len(t.added))
+	sets := make([]*lowered, 0, len(t.added))
 	for st := range t.added {
-		t.removed[st.flow.UUID] = struct{}{}
 		sets = append(sets, t.owners[st])
 	}
 	fresh := sortRules(sets)
-	out := make([]Rule, 0, len(t.sorted)+len(fresh))
+	out := make([]ruleRef, 0, len(t.sorted)+len(fresh))
 	i := 0
 	for _, r := range t.sorted {
-		if _, gone := t.removed[r.Lflow]; gone {
+		if _, gone := t.removed[r.lo]; gone {
 			continue
 		}
-		for i < len(fresh) && compareRules(&fresh[i], &r) < 0 {
+		for i < len(fresh) && compareRefs(fresh[i], r) < 0 {
 			out = append(out, fresh[i])
 			i++
 		}
 		out = append(out, r)
 	}
 	out = append(out, fresh[i:]...)
-	t.sorted, t.merged = out, nil
+	t.sorted, t.ready = out, nil
 	clear(t.added)
 	clear(t.removed)
 	return t.sorted
+}
+
+// decoded returns t's rules as Table hands them out: in table order, with
+// their matches decoded and duplicates merged. The result is new memory
+// (but for the values and masks, which are the lowerings' encodings).
+func (t *table) decoded() []Rule {
+	refs := t.rules()
+	if r := t.ready; r != nil {
+		t.ready = nil // handed out once: the compiler keeps only the flat form
+		return r
+	}
+	out := make([]Rule, len(refs))
+	var fms []FieldMatch // carved in blocks: no pass to count the fields first
+	dup := false
+	for i, r := range refs {
+		lo, enc := r.lo, r.match()
+		b := &lo.base
+		if i > 0 && b.prio == out[i-1].Priority && bytes.Equal(enc, refs[i-1].match()) {
+			dup = true
+		}
+		if n := matchFields(enc); cap(fms)-len(fms) < n {
+			fms = make([]FieldMatch, 0, max(n, min(4*(len(refs)-i), 1024)))
+		}
+		l := len(fms)
+		fms = decodeMatch(fms, enc)
+		// Field by field rather than a copy of base then Match: a typed
+		// copy of a struct holding pointers runs a bulk write barrier
+		// while the GC marks.
+		out[i] = Rule{Lflow: b.lflow, Datapath: b.dp, Pipeline: b.pipeline, Table: b.table,
+			Priority: b.prio, Match: fms[l:len(fms):len(fms)], Actions: b.actions}
+		if lo.isMember(int(r.i)) {
+			out[i].Conj, out[i].Actions = lo.cj.member[r.i:r.i+1:r.i+1], nil
+		}
+	}
+	if dup {
+		return mergeRules(out)
+	}
+	return out
 }
 
 // conjAllocator hands out conjunction ids, reference-counted by the
@@ -639,11 +708,11 @@ again:
 			old.job = 0
 			dups = true
 		}
-		if old != nil && old.err == nil && sameFlowBody(&old.flow, &f) {
+		if old != nil && old.fail == nil && sameFlowBody(&old.flow, &f) {
 			// Only the datapath set may differ: compile the new members only.
 			if dps := c.retarget(old, f.Datapaths); len(dps) > 0 {
 				work = append(work, job{old, dps})
-				old.job = len(work)
+				old.job = int32(len(work))
 			}
 			continue
 		}
@@ -663,7 +732,7 @@ again:
 		}
 		c.flows[f.UUID] = st
 		work = append(work, job{st, f.Datapaths})
-		st.job = len(work)
+		st.job = int32(len(work))
 	}
 	if fresh && len(c.flows) != len(work) {
 		clear(c.flows)
@@ -680,8 +749,8 @@ again:
 	c.compileAll(work)
 	var errs []*LflowError
 	for _, j := range work {
-		if j.st.err != nil {
-			errs = append(errs, j.st.err)
+		if j.st.fail != nil {
+			errs = append(errs, j.st.fail.err)
 		}
 	}
 	return errs
@@ -776,14 +845,14 @@ func (c *Compiler) presizeTables(res []flowResult) {
 	counts := map[TableKey]int{}
 	for i := range res {
 		for _, o := range res[i].out {
-			if len(o.lo.rules) > 0 {
+			if o.lo.n > 0 {
 				counts[TableKey{Datapath: o.dp, Pipeline: o.lo.pipeline(), Table: o.lo.table()}]++
 			}
 		}
 	}
 	for k, n := range counts {
 		if c.tables[k] == nil {
-			c.tables[k] = &table{owners: make(map[*flowState][]Rule, n)}
+			c.tables[k] = &table{owners: make(map[*flowState]*lowered, n)}
 		}
 	}
 }
@@ -839,6 +908,7 @@ type workerCache struct {
 	a      map[uint64]seenText[*parsedActions]
 	pre    map[string]*parsedMatch // prerequisite texts of actions
 	ar     parseArena
+	slabs  slabChunks  // datapath copies of lowerings
 	pm     parsedMatch // this job's throwaway parses
 	pa     parsedActions
 	parsed int
@@ -990,14 +1060,13 @@ func (c *Compiler) removeAll(st *flowState) {
 		c.dropDP(st, o)
 	}
 	st.out = nil
-	for _, d := range st.errDeps {
-		c.delUser(d, flowDP{st, 0})
-	}
-	st.errDeps = nil
-	if st.err != nil {
+	if st.fail != nil {
+		for _, d := range st.fail.deps {
+			c.delUser(d, flowDP{st, 0})
+		}
+		st.fail = nil
 		c.stats.Failed--
 		delete(c.errs, st.flow.UUID)
-		st.err = nil
 	}
 	if st.compiled {
 		c.stats.Compiled--
@@ -1021,18 +1090,18 @@ func (c *Compiler) removeDPs(st *flowState, dps []uint32) {
 
 func (c *Compiler) dropDP(st *flowState, o dpRules) {
 	lo := o.lo
-	c.conj.release(lo.conjIDs)
+	c.conj.release(lo.conjIDs())
 	for _, d := range lo.deps {
 		c.delUser(d, flowDP{st, o.dp})
 	}
-	c.stats.Rules -= len(lo.rules)
-	if len(lo.rules) == 0 {
+	c.stats.Rules -= int(lo.n)
+	if lo.n == 0 {
 		return
 	}
 	k := TableKey{Datapath: o.dp, Pipeline: lo.pipeline(), Table: lo.table()}
 	if t := c.tables[k]; t != nil {
 		delete(t.owners, st)
-		t.touch(st, false)
+		t.touch(st, lo, false)
 		c.markChanged(k, t)
 		if len(t.owners) == 0 {
 			delete(c.tables, k)
@@ -1040,14 +1109,21 @@ func (c *Compiler) dropDP(st *flowState, o dpRules) {
 	}
 }
 
-func (lo *lowered) pipeline() Pipeline { return lo.rules[0].Pipeline }
-func (lo *lowered) table() uint8       { return lo.rules[0].Table }
+func (lo *lowered) pipeline() Pipeline { return lo.base.pipeline }
+func (lo *lowered) table() uint8       { return lo.base.table }
 
 func (c *Compiler) addUser(d depKey, u flowDP) {
-	m := c.users[depShard(d)]
+	shard := depShard(d)
+	m := c.users[shard]
 	s := m[d]
 	if s == nil {
-		s = &userSet{}
+		// Carved from a block: most sets are one user and small.
+		blk := &c.userBlk[shard]
+		if len(*blk) == cap(*blk) {
+			*blk = make([]userSet, 0, userSetBlock)
+		}
+		*blk = (*blk)[:len(*blk)+1]
+		s = &(*blk)[len(*blk)-1]
 		m[d] = s
 	}
 	s.add(u)
@@ -1059,6 +1135,7 @@ func (c *Compiler) delUser(d depKey, u flowDP) {
 		s.del(u)
 		if s.len() == 0 {
 			delete(m, d)
+			*s = userSet{} // its block may outlive it: hold nothing
 		}
 	}
 }
@@ -1072,18 +1149,21 @@ func (c *Compiler) markChanged(k TableKey, t *table) {
 }
 
 func (c *Compiler) addRules(st *flowState, dp uint32, lo *lowered) {
-	c.stats.Rules += len(lo.rules)
-	if len(lo.rules) == 0 {
+	c.stats.Rules += int(lo.n)
+	if lo.n == 0 {
 		return
 	}
 	k := TableKey{Datapath: dp, Pipeline: lo.pipeline(), Table: lo.table()}
 	t := c.tables[k]
 	if t == nil {
-		t = &table{owners: map[*flowState][]Rule{}}
+		t = &table{owners: map[*flowState]*lowered{}}
 		c.tables[k] = t
 	}
-	t.owners[st] = lo.rules
-	t.touch(st, true)
+	if old := t.owners[st]; old != nil && old != lo {
+		t.touch(st, old, false) // replaced without being dropped first
+	}
+	t.owners[st] = lo
+	t.touch(st, lo, true)
 	c.markChanged(k, t)
 }
 
@@ -1196,7 +1276,7 @@ func (c *Compiler) recompile() {
 			continue
 		}
 		dps := c.dirty[u]
-		if dps == nil || st.err != nil {
+		if dps == nil || st.fail != nil {
 			c.removeAll(st)
 			dps = st.flow.Datapaths
 		} else {
@@ -1229,8 +1309,9 @@ func (c *Compiler) Flush() []TableKey {
 }
 
 // buildTables brings the sorted rules of the given tables up to date, on
-// all CPUs when there are many (each table is independent), so that the
-// Table calls that follow a large Flush only read.
+// all CPUs when there are many (each table is independent). The first
+// Table call that follows decodes them all, also on all CPUs (decodeAhead):
+// a caller reading them through View never has them decoded.
 func (c *Compiler) buildTables(keys []TableKey) {
 	workers := runtime.GOMAXPROCS(0)
 	if len(keys) < 64 || workers < 2 {
@@ -1244,7 +1325,20 @@ func (c *Compiler) buildTables(keys []TableKey) {
 	}
 	// Largest first, so that one big table does not finish last alone.
 	slices.SortStableFunc(ts, func(a, b *table) int { return cmp.Compare(len(b.owners), len(a.owners)) })
-	parallelChunk(len(ts), workers, 1, func(i int) { mergeTable(ts[i]) })
+	parallelChunk(len(ts), workers, 1, func(i int) { ts[i].rules() })
+	c.ahead = ts
+}
+
+// decodeAhead decodes the tables of the last large Flush for the Table
+// calls that follow it.
+func (c *Compiler) decodeAhead() {
+	ts := c.ahead
+	c.ahead = nil
+	parallelChunk(len(ts), runtime.GOMAXPROCS(0), 1, func(i int) {
+		if t := ts[i]; t.ready == nil {
+			t.ready = t.decoded()
+		}
+	})
 }
 
 // Errors returns the lflows that could not be compiled, sorted by uuid.
@@ -1270,32 +1364,105 @@ func (c *Compiler) Stats() Stats {
 // ordinary rules the one whose program text, then lflow uuid, sorts first
 // is kept). It returns nil for a table that is absent or pruned (a table
 // whose only rule is `priority N, match 1, next;`): the datapath treats a
-// missing table as "go to the next table". The result is shared with the
-// compiler and valid until its next change: read it, never modify it.
+// missing table as "go to the next table". The compiler keeps its rules in
+// a flat form and decodes them for each call (after a large Flush, the
+// first call decodes every changed table on all CPUs): the result belongs
+// to the caller, who must not modify the rules' matches and programs,
+// which are shared. View reads a table without building its []Rule.
 func (c *Compiler) Table(k TableKey) []Rule {
 	c.recompile()
+	if c.ahead != nil {
+		c.decodeAhead()
+	}
 	t := c.tables[k]
 	if t == nil {
 		return nil
 	}
-	merged := mergeTable(t)
-	if isPassThrough(k, merged) {
+	rules := t.decoded()
+	if isPassThrough(k, rules) {
 		return nil
 	}
-	return merged
+	return rules
 }
 
 // Tables returns every non-empty, non-pruned table, sorted by key.
 func (c *Compiler) Tables() []TableKey {
 	c.recompile()
 	keys := make([]TableKey, 0, len(c.tables))
-	for k := range c.tables {
-		if c.Table(k) != nil {
+	for k, t := range c.tables {
+		if !t.prunable(k) {
 			keys = append(keys, k)
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
 	return keys
+}
+
+// TableView reads the rules of one table, as Table returns them, without
+// building them all: a rule's match is decoded when it is read, into a
+// buffer the caller reuses. A view is valid until the compiler's next
+// change.
+type TableView struct {
+	refs  []ruleRef
+	rules []Rule // set instead of refs when the table merges duplicates
+}
+
+// View returns a view of table k, or false where Table(k) is nil (absent or
+// pruned).
+func (c *Compiler) View(k TableKey) (TableView, bool) {
+	c.recompile()
+	t := c.tables[k]
+	if t == nil || t.prunable(k) {
+		return TableView{}, false
+	}
+	refs := t.rules()
+	for i := 1; i < len(refs); i++ {
+		if compareKeyParts(refs[i-1], refs[i]) == 0 {
+			return TableView{rules: t.decoded()}, true
+		}
+	}
+	return TableView{refs: refs}, true
+}
+
+// Len returns the number of rules.
+func (v TableView) Len() int {
+	if v.rules != nil {
+		return len(v.rules)
+	}
+	return len(v.refs)
+}
+
+// Rule returns rule i, its match decoded into buf's storage (grown when
+// short), and that storage for the next call: the rule's Match is valid
+// until buf is reused. The match's values and masks and the program are
+// shared with the compiler: read them, never modify them.
+func (v TableView) Rule(i int, buf []FieldMatch) (Rule, []FieldMatch) {
+	if v.rules != nil {
+		return v.rules[i], buf
+	}
+	r := v.refs[i]
+	out := r.rule()
+	buf = decodeMatch(buf[:0], r.match())
+	out.Match = buf[:len(buf):len(buf)]
+	return out, buf
+}
+
+// prunable reports whether Table(k) returns nil for t, without decoding
+// t when it has several rules of different matches.
+func (t *table) prunable(k TableKey) bool {
+	refs := t.rules()
+	switch {
+	case len(refs) == 0:
+		return true
+	case len(refs) > 1 && compareKeyParts(refs[0], refs[len(refs)-1]) != 0:
+		return false // merging leaves at least two rules
+	}
+	rules := t.decoded()
+	if len(rules) == 0 || isPassThrough(k, rules) {
+		return true
+	}
+	t.ready = rules // not handed out: keep it for the Table call
+	return false
 }
 
 // isPassThrough reports whether a table only says "everything: next".
@@ -1309,17 +1476,6 @@ func isPassThrough(k TableKey, rules []Rule) bool {
 	}
 	n, ok := r.Actions[0].(Next)
 	return ok && n.Pipeline == k.Pipeline && int(n.Table) == int(k.Table)+1
-}
-
-// mergeTable returns t's rules in table order with duplicates merged. When
-// there are none (the usual case) it returns t's sorted slice itself.
-func mergeTable(t *table) []Rule {
-	all := t.rules()
-	if t.merged != nil {
-		return t.merged
-	}
-	t.merged = mergeRules(all)
-	return t.merged
 }
 
 func mergeRules(all []Rule) []Rule {
@@ -1347,26 +1503,24 @@ func mergeRules(all []Rule) []Rule {
 	return out
 }
 
-// sortRules returns the rules of sets in compareRules order. It sorts
-// small keys and copies each rule once: moving 96-byte rules that hold
-// pointers inside the sort costs more (and runs write barriers while the GC
-// marks).
+// sortRules returns the rules of sets in table order (compareRefs). It
+// sorts small keys holding no pointers.
 //
-// Each index carries the first 16 bytes of the rule's order key (priority,
-// then per field match: field, value, mask), so that most comparisons read
-// two words held in the sorted array instead of two rules' match slices.
-func sortRules(sets [][]Rule) []Rule {
+// Each key carries the first 16 bytes of the rule's order key (priority,
+// then its encoded match), so that most comparisons read two words held in
+// the sorted array instead of two rules.
+func sortRules(sets []*lowered) []ruleRef {
 	n := 0
-	for _, rs := range sets {
-		n += len(rs)
+	for _, lo := range sets {
+		n += int(lo.n)
 	}
 	keys := make([]ruleKey, 0, n)
-	for s, rs := range sets {
-		for i := range rs {
-			keys = append(keys, makeRuleKey(&rs[i], int32(s), int32(i)))
+	for s, lo := range sets {
+		for i := 0; i < int(lo.n); i++ {
+			keys = append(keys, makeRuleKey(lo.base.prio, lo.match(i), int32(s), int32(i)))
 		}
 	}
-	rule := func(k ruleKey) *Rule { return &sets[k.set][k.i] }
+	ref := func(k ruleKey) ruleRef { return ruleRef{sets[k.set], k.i} }
 	slices.SortFunc(keys, func(a, b ruleKey) int {
 		if a.k0 != b.k0 {
 			return cmp.Compare(a.k0, b.k0)
@@ -1374,64 +1528,61 @@ func sortRules(sets [][]Rule) []Rule {
 		if a.k1 != b.k1 {
 			return cmp.Compare(a.k1, b.k1)
 		}
-		return compareRules(rule(a), rule(b))
+		return compareRefs(ref(a), ref(b))
 	})
-	out := make([]Rule, len(keys))
+	out := make([]ruleRef, len(keys))
 	for i, k := range keys {
-		out[i] = *rule(k)
+		out[i] = ref(k)
 	}
 	return out
 }
 
 // ruleKey is a prefix of a rule's order key, big-endian in k0:k1, and where
-// the rule is (sets[set][i]).
+// the rule is (rule i of sets[set]).
 type ruleKey struct {
 	k0, k1 uint64
 	set, i int32
 }
 
-// makeRuleKey encodes the order of compareRules as bytes: 0xffff-priority,
-// then for each field match field+1, value, mask; zeros after the end (a
-// match that is a prefix of another sorts first, as in compareMatch).
-// Equal prefixes fall back to compareRules.
-func makeRuleKey(r *Rule, set, i int32) ruleKey {
+// makeRuleKey encodes the order of compareRefs as bytes: 0xffff-priority,
+// then the encoded match; zeros after the end (a match that is a prefix of
+// another sorts first, as in bytes.Compare). Equal prefixes fall back to
+// compareRefs.
+func makeRuleKey(prio uint16, match []byte, set, i int32) ruleKey {
 	var b [16]byte
-	p := 0xffff - r.Priority
+	p := 0xffff - prio
 	b[0], b[1] = byte(p>>8), byte(p)
-	n := 2
-	for _, m := range r.Match {
-		if n == len(b) {
-			break
-		}
-		b[n] = byte(m.Field) + 1
-		n++
-		n += copy(b[n:], m.Value)
-		n += copy(b[n:], m.Mask)
-	}
+	copy(b[2:], match)
 	return ruleKey{k0: binary.BigEndian.Uint64(b[:8]), k1: binary.BigEndian.Uint64(b[8:]), set: set, i: i}
 }
 
-// compareRules is the table order: priority (highest first), match, then
+// compareKeyParts compares the priority (highest first) and the match.
+func compareKeyParts(a, b ruleRef) int {
+	if pa, pb := a.lo.base.prio, b.lo.base.prio; pa != pb {
+		return cmp.Compare(pb, pa)
+	}
+	return bytes.Compare(a.match(), b.match())
+}
+
+// compareRefs is the table order: priority (highest first), match, then
 // (for identical matches, which are rare) the program text and the lflow,
 // so that the rule kept among duplicates does not depend on map order or
 // uuids where the programs differ.
-func compareRules(a, b *Rule) int {
-	if a.Priority != b.Priority {
-		return cmp.Compare(b.Priority, a.Priority)
-	}
-	if c := compareMatch(a.Match, b.Match); c != 0 {
+func compareRefs(a, b ruleRef) int {
+	if c := compareKeyParts(a, b); c != 0 {
 		return c
 	}
-	if len(a.Conj) > 0 || len(b.Conj) > 0 {
-		if c := cmp.Compare(len(a.Conj), len(b.Conj)); c != 0 {
+	ra, rb := a.rule(), b.rule()
+	if len(ra.Conj) > 0 || len(rb.Conj) > 0 {
+		if c := cmp.Compare(len(ra.Conj), len(rb.Conj)); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Lflow, b.Lflow)
+		return strings.Compare(ra.Lflow, rb.Lflow)
 	}
-	if c := strings.Compare(FormatOps(a.Actions), FormatOps(b.Actions)); c != 0 {
+	if c := strings.Compare(FormatOps(ra.Actions), FormatOps(rb.Actions)); c != 0 {
 		return c
 	}
-	return strings.Compare(a.Lflow, b.Lflow)
+	return strings.Compare(ra.Lflow, rb.Lflow)
 }
 
 func compareMatch(a, b []FieldMatch) int {

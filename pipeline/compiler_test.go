@@ -126,6 +126,9 @@ func TestTablePruningAndMerging(t *testing.T) {
 	if c.Table(TableKey{1, Ingress, 7}) != nil || len(c.Tables()) != 0 {
 		t.Error("a table saying only `1, next;` must be pruned")
 	}
+	if _, ok := c.View(TableKey{1, Ingress, 7}); ok {
+		t.Error("a pruned table must have no view")
+	}
 	// Two conjunctions whose members share a match merge their memberships.
 	r := newTestResolver()
 	c = NewCompiler(r)
@@ -142,6 +145,16 @@ func TestTablePruningAndMerging(t *testing.T) {
 	}
 	if merged != 7 { // 2 ports + 5 addresses, each member of both
 		t.Errorf("%d merged members, want 7:\n%s", merged, render(c))
+	}
+	// A view of a table that merges gives the merged rules too.
+	v, ok := c.View(TableKey{1, Ingress, 2})
+	if !ok || v.Len() != len(rules) {
+		t.Fatalf("view of the merged table: ok %v, %d rules, want %d", ok, v.Len(), len(rules))
+	}
+	for i := range rules {
+		if r, _ := v.Rule(i, nil); r.String() != rules[i].String() || len(r.Conj) != len(rules[i].Conj) {
+			t.Errorf("view rule %d: %s (%d conj), want %s (%d conj)", i, r.String(), len(r.Conj), rules[i].String(), len(rules[i].Conj))
+		}
 	}
 	ids := map[uint32]bool{}
 	for _, r := range rules {

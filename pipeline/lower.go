@@ -78,24 +78,85 @@ func newLflowError(f *LogicalFlow, dp uint32, part string, err error) *LflowErro
 const crossProductLimit = 8
 
 // lowered is the result of compiling one lflow for one datapath.
+//
+// Its rules are held flat: their common part once (base: the lflow,
+// datapath, table, priority and program), what a conjunction member adds
+// per rule (conj), and the matches encoded one after the other in mbuf
+// (see appendMatch), so that a rule's match is one short byte string
+// rather than a slice of FieldMatch each holding two slices (six pointers
+// a rule for the GC to mark, 56 bytes a field). Table and View build the
+// Rules they hand out (rule).
 type lowered struct {
-	one      [1]Rule // backing of rules when there is one
-	opsBuf   [2]Op   // backing of the rules' program when short
+	base     ruleBase // the rules' common fields
+	opsBuf   [2]Op    // backing of base.actions when short
 	depsBuf  [1]depKey
-	rules    []Rule
-	deps     []depKey
+	n        int32 // number of rules
 	isRouter bool
-	conjIDs  []uint32 // global conjunction ids the rules use (set at commit)
+	mbuf     []byte   // the rules' matches, encoded
+	moff     []uint32 // rule i's match is mbuf[moff[i]:moff[i+1]]; nil when n == 1 (all of mbuf)
+	deps     []depKey
+	cj       *loweredConj // nil: no conjunction
 }
+
+// ruleBase is what the rules of one lowering share: a Rule without its
+// match and conjunction membership (48 bytes rather than 96).
+type ruleBase struct {
+	lflow    string
+	dp       uint32
+	pipeline Pipeline
+	table    uint8
+	prio     uint16
+	actions  []Op
+}
+
+// loweredConj is what a lowering with conjunctions adds.
+type loweredConj struct {
+	member  []ConjRef // per rule: its membership (ID 0: not a member, the rule has the program)
+	conjIDs []uint32  // global conjunction ids the rules use (set at commit)
+}
+
+// conjIDs returns the global conjunction ids lo's rules use.
+func (lo *lowered) conjIDs() []uint32 {
+	if lo.cj == nil {
+		return nil
+	}
+	return lo.cj.conjIDs
+}
+
+// match returns the encoded match of rule i.
+func (lo *lowered) match(i int) []byte {
+	if lo.moff == nil {
+		return lo.mbuf
+	}
+	return lo.mbuf[lo.moff[i]:lo.moff[i+1]]
+}
+
+// rule returns rule i, without its match.
+func (lo *lowered) rule(i int) Rule {
+	b := &lo.base
+	r := Rule{Lflow: b.lflow, Datapath: b.dp, Pipeline: b.pipeline, Table: b.table, Priority: b.prio, Actions: b.actions}
+	if lo.cj != nil && lo.cj.member[i].ID != 0 {
+		r.Conj, r.Actions = lo.cj.member[i:i+1:i+1], nil
+	}
+	return r
+}
+
+// isMember reports whether rule i is a conjunction member.
+func (lo *lowered) isMember(i int) bool { return lo.cj != nil && lo.cj.member[i].ID != 0 }
 
 // forDatapath returns a copy of lo for another datapath: valid only when lo
 // used no datapath-specific input (no deps) and the datapath kind matches.
-func (lo *lowered) forDatapath(dp uint32) *lowered {
-	out := &lowered{rules: make([]Rule, len(lo.rules)), isRouter: lo.isRouter, conjIDs: lo.conjIDs}
-	copy(out.rules, lo.rules)
-	for i := range out.rules {
-		out.rules[i].Datapath = dp
+// The copy shares lo's matches and program. ch, if set, is where the copy
+// is carved from.
+func (lo *lowered) forDatapath(dp uint32, ch *slabChunks) *lowered {
+	var out *lowered
+	if ch != nil {
+		out = ch.newLowered()
+	} else {
+		out = &lowered{}
 	}
+	out.base, out.n, out.isRouter, out.mbuf, out.moff, out.cj = lo.base, lo.n, lo.isRouter, lo.mbuf, lo.moff, lo.cj
+	out.base.dp = dp
 	return out
 }
 
@@ -148,7 +209,8 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 	defer ctxPool.Put(c)
 	// out is allocated first, so that a short program and few
 	// dependencies live in it rather than in allocations of their own.
-	out := &lowered{isRouter: c.isRouter}
+	out := c.slabs.newLowered()
+	out.isRouter = c.isRouter
 	var ops []Op
 	var err error
 	if len(pa.a.list) <= len(out.opsBuf) {
@@ -176,17 +238,20 @@ func lowerFlow(f *LogicalFlow, dp uint32, pm *parsedMatch, pa *parsedActions, r 
 // dependencies the lowering recorded.
 func (c *lowerCtx) emit(f *LogicalFlow, dp uint32, out *lowered, ops []Op, d dnf, newConj func() uint32) *lowered {
 	ops = ops[:len(ops):len(ops)]
-	if len(d) == 1 && singleRule(d[0]) {
-		out.rules = out.one[:0:1] // the common case: no separate allocation
-	}
 	if n := len(c.deps.list); n > 0 && n <= len(out.depsBuf) {
 		out.deps = dedupDeps(append(out.depsBuf[:0:n], c.deps.list...))
 	} else if n > 0 {
 		out.deps = dedupDeps(slices.Clone(c.deps.list)) // the buffer goes back to the pool
 	}
-	base := Rule{Lflow: f.UUID, Datapath: dp, Pipeline: f.Pipeline, Table: f.Table, Priority: f.Priority, Actions: ops}
+	out.base = ruleBase{lflow: f.UUID, dp: dp, pipeline: f.Pipeline, table: f.Table, prio: f.Priority, actions: ops}
+	if !(len(d) == 1 && singleRule(d[0])) {
+		out.moff = []uint32{0} // more than one rule (or none)
+	}
 	for _, cj := range d {
-		out.rules = emitConj(out.rules, base, cj, newConj, &c.slabs)
+		emitConj(out, cj, newConj, &c.slabs)
+	}
+	if out.n == 0 {
+		out.moff = nil
 	}
 	return out
 }
@@ -202,34 +267,30 @@ func singleRule(cj conj) bool {
 	return true
 }
 
-// slab hands out the match storage of one disjunct's rules from two
-// allocations instead of two per rule.
-type slab struct {
-	fms   []FieldMatch
-	bytes []byte
-}
-
-func newSlab(cj conj, rules int, ch *slabChunks) slab {
-	size := 0
-	for _, cl := range cj {
-		size += 2 * cl.field.Bytes()
-	}
-	return slab{fms: carveCap(&ch.fms, rules*len(cj), slabChunkFMs), bytes: carveCap(&ch.bytes, rules*size, slabChunkBytes)}
-}
-
-// slabChunks are the blocks the match storage of small lowerings is carved
-// from, shared by the lowerings of one pooled context: two allocations per
-// rule set otherwise. The blocks are small, so that rules outliving their
-// neighbours (an lflow kept while the rest of its batch is replaced) pin
-// little memory.
+// slabChunks are the blocks the lowerings, their encoded matches and their
+// op constants are carved from, shared by the lowerings of one pooled
+// context: allocations of their own otherwise. The blocks are small, so
+// that rules outliving their neighbours (an lflow kept while the rest of
+// its batch is replaced) pin little memory.
 type slabChunks struct {
-	fms   []FieldMatch
 	bytes []byte
+	los   []lowered
+}
+
+// newLowered returns a zeroed lowering carved from ch (a block of a few:
+// one allocation per lowering otherwise, and as many objects for the GC
+// to mark).
+func (ch *slabChunks) newLowered() *lowered {
+	if len(ch.los) == cap(ch.los) {
+		ch.los = make([]lowered, 0, slabChunkLowered)
+	}
+	ch.los = ch.los[:len(ch.los)+1]
+	return &ch.los[len(ch.los)-1]
 }
 
 const (
-	slabChunkFMs   = 32
-	slabChunkBytes = 1024
+	slabChunkBytes   = 1024
+	slabChunkLowered = 16
 )
 
 // carveCap returns an empty slice with capacity n from *chunk (a new block
@@ -247,8 +308,27 @@ func carveCap[T any](chunk *[]T, n, size int) []T {
 	return (*chunk)[l : l : l+n]
 }
 
-// emitConj appends the rules of one disjunct.
-func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32, ch *slabChunks) []Rule {
+// reserve makes room for n more bytes in lo.mbuf, carved from ch.
+func (lo *lowered) reserve(n int, ch *slabChunks) {
+	if cap(lo.mbuf)-len(lo.mbuf) >= n {
+		return
+	}
+	b := carveCap(&ch.bytes, len(lo.mbuf)+n, slabChunkBytes)
+	lo.mbuf = append(b, lo.mbuf...)
+}
+
+// encodedSize is the size of the encoding of a match with one value of each
+// clause of cj (an upper bound: clauses matching anything are left out).
+func encodedSize(cj conj) int {
+	n := 0
+	for _, cl := range cj {
+		n += 1 + 2*cl.field.Bytes()
+	}
+	return n
+}
+
+// emitConj appends the rules of one disjunct to lo.
+func emitConj(lo *lowered, cj conj, newConj func() uint32, ch *slabChunks) {
 	var multi []int
 	product, total := 1, 0
 	for i, cl := range cj {
@@ -266,8 +346,8 @@ func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32, ch *slabC
 		for _, i := range multi {
 			n *= len(cj[i].alts)
 		}
-		rules = slices.Grow(rules, n)
-		sl := newSlab(cj, n, ch)
+		lo.grow(n)
+		lo.reserve(n*encodedSize(cj), ch)
 		var idxBuf [16]int
 		idx := idxBuf[:0]
 		if len(cj) > len(idxBuf) {
@@ -276,9 +356,8 @@ func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32, ch *slabC
 			idx = idxBuf[:len(cj)]
 		}
 		for {
-			r := base
-			r.Match = sl.matches(cj, idx, nil, -1)
-			rules = append(rules, r)
+			lo.addRule(ConjRef{})
+			lo.appendMatch(cj, idx, nil, -1)
 			k := len(multi) - 1
 			for ; k >= 0; k-- {
 				i := multi[k]
@@ -289,56 +368,102 @@ func emitConj(rules []Rule, base Rule, cj conj, newConj func() uint32, ch *slabC
 				idx[i] = 0
 			}
 			if k < 0 {
-				return rules
+				return
 			}
 		}
 	}
 	id := newConj()
 	n := uint8(len(multi))
-	member := base
-	member.Actions = nil
 	idx := make([]int, len(cj))
-	rules = slices.Grow(rules, total+1)
-	sl := newSlab(cj, total, ch)
-	refs := make([]ConjRef, len(multi))
+	lo.grow(total + 1)
+	lo.reserve(total*encodedSize(cj)+conjIDMatchSize, ch)
+	if lo.cj == nil {
+		lo.cj = &loweredConj{member: make([]ConjRef, lo.n, int(lo.n)+total+1)}
+	}
 	for k, i := range multi {
-		refs[k] = ConjRef{ID: id, Clause: uint8(k + 1), NClauses: n}
+		ref := ConjRef{ID: id, Clause: uint8(k + 1), NClauses: n}
 		for a := range cj[i].alts {
 			idx[i] = a
 			// Only clause i varies; every other multi-valued clause is
 			// left out of this member (it is matched by its own members).
-			r := member
-			r.Match = sl.matches(cj, idx, multi, i)
-			r.Conj = refs[k : k+1 : k+1]
-			rules = append(rules, r)
+			lo.addRule(ref)
+			lo.appendMatch(cj, idx, multi, i)
 		}
 		idx[i] = 0
 	}
-	final := base
-	var v [4]byte
-	v[0], v[1], v[2], v[3] = byte(id>>24), byte(id>>16), byte(id>>8), byte(id)
-	final.Match = []FieldMatch{{Field: FieldConjID, Value: v[:], Mask: []byte{0xff, 0xff, 0xff, 0xff}}}
-	return append(rules, final)
+	lo.addRule(ConjRef{})
+	lo.mbuf = append(lo.mbuf, byte(FieldConjID)+1, byte(id>>24), byte(id>>16), byte(id>>8), byte(id), 0xff, 0xff, 0xff, 0xff)
+	lo.moff = append(lo.moff, uint32(len(lo.mbuf)))
 }
 
-// matches returns the field matches of cj at alternatives idx. When multi
-// is given, multi-valued clauses other than keep are left out.
-func (sl *slab) matches(cj conj, idx []int, multi []int, keep int) []FieldMatch {
-	start := len(sl.fms)
+// grow makes room for n more rules.
+func (lo *lowered) grow(n int) {
+	if lo.moff != nil {
+		lo.moff = slices.Grow(lo.moff, n)
+	}
+	if lo.cj != nil {
+		lo.cj.member = slices.Grow(lo.cj.member, n)
+	}
+}
+
+// addRule counts one more rule, a conjunction member when m.ID != 0 (its
+// match is appended next).
+func (lo *lowered) addRule(m ConjRef) {
+	lo.n++
+	if lo.cj != nil {
+		lo.cj.member = append(lo.cj.member, m)
+	}
+}
+
+// conjIDMatchSize is the size of the encoded match `conj_id == ID`.
+const conjIDMatchSize = 1 + 2*4
+
+// appendMatch appends the encoded match of cj at alternatives idx to
+// lo.mbuf, and its end to lo.moff. When multi is given, multi-valued
+// clauses other than keep are left out.
+//
+// A match is encoded as, per field match in field order, the field + 1 (a
+// byte), the value and the mask (Field.Bytes() each). Comparing two
+// encodings as bytes orders matches as compareMatch orders FieldMatch
+// slices, so the encoding is the match's sort key.
+func (lo *lowered) appendMatch(cj conj, idx []int, multi []int, keep int) {
 	for i, cl := range cj {
 		if multi != nil && len(cl.alts) > 1 && i != keep {
 			continue
 		}
-		a := cl.alts[idx[i]]
+		a := &cl.alts[idx[i]]
 		n := cl.field.Bytes()
 		var zero [16]byte
 		if a.m == zero {
 			continue // matches anything
 		}
-		b := len(sl.bytes)
-		sl.bytes = append(sl.bytes, a.v[16-n:]...)
-		sl.bytes = append(sl.bytes, a.m[16-n:]...)
-		sl.fms = append(sl.fms, FieldMatch{Field: cl.field, Value: sl.bytes[b : b+n : b+n], Mask: sl.bytes[b+n : b+2*n : b+2*n]})
+		lo.mbuf = append(lo.mbuf, byte(cl.field)+1)
+		lo.mbuf = append(lo.mbuf, a.v[16-n:]...)
+		lo.mbuf = append(lo.mbuf, a.m[16-n:]...)
 	}
-	return sl.fms[start:len(sl.fms):len(sl.fms)]
+	if lo.moff != nil {
+		lo.moff = append(lo.moff, uint32(len(lo.mbuf)))
+	}
+}
+
+// decodeMatch appends the field matches of encoded match enc to fms. Their
+// values and masks are slices of enc.
+func decodeMatch(fms []FieldMatch, enc []byte) []FieldMatch {
+	for p := 0; p < len(enc); {
+		f := Field(enc[p] - 1)
+		n := f.Bytes()
+		v, m := p+1, p+1+n
+		fms = append(fms, FieldMatch{Field: f, Value: enc[v:m:m], Mask: enc[m : m+n : m+n]})
+		p = m + n
+	}
+	return fms
+}
+
+// matchFields counts the field matches of encoded match enc.
+func matchFields(enc []byte) int {
+	k := 0
+	for p := 0; p < len(enc); p += 1 + 2*Field(enc[p]-1).Bytes() {
+		k++
+	}
+	return k
 }

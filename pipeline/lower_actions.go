@@ -12,7 +12,6 @@ type lowerCtx struct {
 	table    uint8
 	isRouter bool
 	pbuf     [2][]piece
-	opBytes  []byte // storage of this lowering's op constants (kept by the ops: never reused)
 	depsBuf  deps
 	arenaBuf arena // normal forms of this lowering (expandCtx.al)
 	boxed    *opBoxes
@@ -141,15 +140,10 @@ func (c *lowerCtx) ctZone() Field {
 	return FieldCtZone
 }
 
-// constBytes returns n zeroed bytes for op constants, carved from a chunk
-// shared by the lowering's ops (one allocation for all its SetFields).
+// constBytes returns n zeroed bytes for op constants, carved from the
+// chunk the rules' matches come from (never reused: the ops keep them).
 func (c *lowerCtx) constBytes(n int) []byte {
-	if cap(c.opBytes)-len(c.opBytes) < n {
-		c.opBytes = make([]byte, 0, max(32, n))
-	}
-	l := len(c.opBytes)
-	c.opBytes = c.opBytes[:l+n]
-	return c.opBytes[l : l+n : l+n]
+	return carveCap(&c.slabs.bytes, n, slabChunkBytes)[:n]
 }
 
 // nextOps holds every Next op boxed once: nearly every lflow ends with

@@ -18,7 +18,7 @@ func compileOne(t *testing.T, dp uint32, match, actions string) (string, *LflowE
 	var lines []string
 	c.Flush()
 	for _, t := range c.tables { // all tables, pass-through ones too
-		for _, r := range mergeTable(t) {
+		for _, r := range t.decoded() {
 			s := r.String()
 			s = s[strings.Index(s, "match="):]
 			s = strings.TrimSuffix(s, " lflow=u1")

@@ -363,7 +363,8 @@ func literalFree(x *expr) bool {
 func lowerShaped(f *LogicalFlow, dp uint32, t *shapeTmpl, sc *shapeCache, r Resolver, newConj func() uint32) (*lowered, *LflowError) {
 	c := newLowerCtx(f, dp, r)
 	defer ctxPool.Put(c)
-	out := &lowered{isRouter: c.isRouter}
+	out := c.slabs.newLowered()
+	out.isRouter = c.isRouter
 	var ops []Op
 	if len(t.acts) <= len(out.opsBuf) {
 		ops = out.opsBuf[:0]

@@ -100,9 +100,13 @@ func shapeCompile(t *testing.T, flows []LogicalFlow, shapes bool) (string, int) 
 	for _, u := range uuids {
 		st := c.flows[u]
 		for _, o := range st.out {
-			fmt.Fprintf(&sb, "deps %s dp %d: %v conj %v\n", u, o.dp, o.lo.deps, o.lo.conjIDs)
+			fmt.Fprintf(&sb, "deps %s dp %d: %v conj %v\n", u, o.dp, o.lo.deps, o.lo.conjIDs())
 		}
-		fmt.Fprintf(&sb, "errdeps %s: %v\n", u, st.errDeps)
+		var errDeps []depKey
+		if st.fail != nil {
+			errDeps = st.fail.deps
+		}
+		fmt.Fprintf(&sb, "errdeps %s: %v\n", u, errDeps)
 	}
 	st := c.Stats()
 	fmt.Fprintf(&sb, "stats %d %d %d %d\n", st.Lflows, st.Compiled, st.Failed, st.Rules)

@@ -137,6 +137,11 @@ func Parse(data []byte) (*Snapshot, error) {
 			}
 		}
 	}
+	// The compiler looks every port name up (thousands of times per
+	// compile): the map's keys are copied into one block, so that the
+	// comparisons read a few cache lines rather than a line per name.
+	var keyNames []string
+	var keyVals [][2]uint32
 	for _, r := range tables["Port_Binding"] {
 		dp, ok := s.Datapaths[r.ref("datapath")]
 		if !ok {
@@ -148,12 +153,27 @@ func Parse(data []byte) (*Snapshot, error) {
 		}
 		name := r.str("logical_port")
 		s.ports[name] = pi
-		s.portKeys[name] = [2]uint32{dp, pi.key}
+		keyNames, keyVals = append(keyNames, name), append(keyVals, [2]uint32{dp, pi.key})
 		s.portNames[[2]uint32{dp, pi.key}] = name
 		if ps := r.strs("port_security"); len(ps) > 0 && pi.chassis != "" {
 			s.portSec = append(s.portSec, portSecRow{chassis: pi.chassis,
 				ps: pipeline.PortSecurity{Port: name, Datapath: dp, Entries: ps}})
 		}
+	}
+	n := 0
+	for _, k := range keyNames {
+		n += len(k)
+	}
+	var block strings.Builder
+	block.Grow(n)
+	for _, k := range keyNames {
+		block.WriteString(k)
+	}
+	all := block.String()
+	s.portKeys = make(map[string][2]uint32, len(keyNames))
+	for i, k := range keyNames {
+		s.portKeys[all[:len(k)]] = keyVals[i]
+		all = all[len(k):]
 	}
 	for _, r := range tables["Multicast_Group"] {
 		dp, ok := s.Datapaths[r.ref("datapath")]
