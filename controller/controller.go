@@ -709,6 +709,14 @@ func (c *Controller) reconcile(ctx context.Context) error {
 // v0.7.0 has no monitor_cond_change, so a new scope is a new connection
 // whose initial dump fills a fresh cache; the old one is closed after.
 func (c *Controller) remonitor(ctx context.Context, scope *MonitorScope) error {
+	if old, ok := c.sb.(*conn); ok {
+		// The server is busy sending the new connection its dump and the
+		// old one hears nothing meanwhile: probing it would start a
+		// second download (its reconnect) competing with the first. It is
+		// closed once the new one is up; probed again if that fails.
+		old.holdProbe(true)
+		defer old.holdProbe(false)
+	}
 	mirror := newSBMirror()
 	cl, err := c.dialSB(ctx, scope, mirror)
 	if err != nil {

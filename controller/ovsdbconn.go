@@ -19,8 +19,10 @@ import (
 const TxnTimeout = 10 * time.Second
 
 // DumpTimeout bounds a monitor's initial contents (and their delivery to
-// the mirror).
-const DumpTimeout = 3 * time.Minute
+// the mirror). It is long: at ten times the reference scale, on a 2-core
+// host under load, the dump of every local datapath took more than 3
+// minutes; one that times out is downloaded again from the start.
+const DumpTimeout = 10 * time.Minute
 
 // errReconnecting fails a pass while libovsdb reconnects to the Southbound.
 var errReconnecting = errors.New("southbound is not connected (reconnecting)")
@@ -120,22 +122,30 @@ func dial(ctx context.Context, dbModel model.ClientDBModel, o dialOptions) (clie
 	if o.probe > 0 {
 		go probe(pctx, cl, o.probe, act, o.log.With("db", o.name))
 	}
-	return &conn{Client: cl, stopProbe: stop}, nil
+	return &conn{Client: cl, stopProbe: stop, act: act}, nil
 }
 
 // conn is a client whose Close also stops its prober.
 type conn struct {
 	client.Client
 	stopProbe context.CancelFunc
+	act       *activity
 }
+
+// holdProbe stops (true) or resumes (false) the inactivity probe.
+func (c *conn) holdProbe(hold bool) { c.act.held.Store(hold) }
 
 func (c *conn) Close() {
 	c.stopProbe()
 	c.Client.Close()
 }
 
-// activity records when the connection last brought an update.
-type activity struct{ last atomic.Int64 }
+// activity records when the connection last brought an update, and
+// whether the probe is held.
+type activity struct {
+	last atomic.Int64
+	held atomic.Bool
+}
 
 func (a *activity) seen()                         { a.last.Store(time.Now().UnixNano()) }
 func (a *activity) since(t time.Time) bool        { return a.last.Load() >= t.UnixNano() }
@@ -157,7 +167,7 @@ func probe(ctx context.Context, cl client.Client, interval time.Duration, act *a
 			return
 		case <-t.C:
 		}
-		if !isConnected(cl) || !act.quietFor(interval) {
+		if !isConnected(cl) || act.held.Load() || !act.quietFor(interval) {
 			continue
 		}
 		sent := time.Now()
