@@ -34,7 +34,7 @@ func lflowCmd(args []string, stdout io.Writer) error {
 	from := fs.String("from", "", "snapshot: a JSON object {\"Logical_Flow\": <ovn-sbctl --format=json list Logical_Flow>, ...}, or a folder of <Table>.json files")
 	sb := fs.String("sb", "", "read a live Southbound instead (an ovsdb remote: unix:PATH, tcp:IP:PORT, ssl:IP:PORT) with ovn-sbctl")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up reading --sb after this long")
-	chassis := fs.String("chassis", "", "compile as this chassis (is_chassis_resident)")
+	chassis := fs.String("chassis", "", "compile as this chassis (a Chassis name): its Chassis_Template_Var values for ^VARs, is_chassis_resident, its ports' port security (default: no chassis)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	dump := fs.Bool("dump", false, "print every compiled rule")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -60,6 +60,11 @@ func lflowCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	parsed := time.Now()
+	if *chassis != "" {
+		if err := snap.CheckChassis(*chassis); err != nil {
+			return fmt.Errorf("lflow compile: --chassis %w; or leave --chassis out to compile for no chassis", err)
+		}
+	}
 	snap.Chassis = *chassis
 	comp, rep := sbjson.Compile(snap)
 	rep.Seconds = time.Since(parsed).Seconds()
@@ -74,7 +79,12 @@ func lflowCmd(args []string, stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	_, err = io.WriteString(stdout, rep.String())
+	text := rep.String()
+	if *chassis == "" && rep.Compiled < rep.Lflows && len(snap.ChassisNames()) > 0 {
+		text += fmt.Sprintf("note:            compiled for no chassis, so template variables (^NAME) are undefined and is_chassis_resident() is false; --chassis NAME compiles as that chassis (registered: %s)\n",
+			strings.Join(snap.ChassisNames(), ", "))
+	}
+	_, err = io.WriteString(stdout, text)
 	return err
 }
 

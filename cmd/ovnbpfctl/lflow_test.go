@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,5 +105,102 @@ func TestAssembleSnapshot(t *testing.T) {
 	}
 	if _, err := assembleSnapshot([]string{"Logical_Flow"}, out); err == nil {
 		t.Error("no error when ovn-sbctl printed more tables than asked for")
+	}
+}
+
+// TestLflowCompileChassis compiles the templated load balancers of a real
+// central's Southbound as each of two chassis with different
+// Chassis_Template_Var values, and for no chassis: each chassis gets its own
+// VIPs and backends, none gets the other's, and with no chassis the
+// templated lflows are unsupported with a note naming --chassis.
+func TestLflowCompileChassis(t *testing.T) {
+	testutil.Need(t, "ovn-sbctl", "ovsdb-server", "ovn-northd")
+	c, err := central.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	var topo corpus.Topology
+	for _, tp := range corpus.Topologies {
+		if tp.Name == "templated-lb" {
+			topo = tp
+		}
+	}
+	if topo.Name == "" {
+		t.Fatal("corpus topology templated-lb not found")
+	}
+	if err := corpus.Build(c, topo); err != nil {
+		t.Fatal(err)
+	}
+	// A second chassis whose row (created first, so a reader that takes
+	// any row's values is caught either way) gives other values.
+	if _, err := c.SBCtl("chassis-add", "ch2", "geneve", "192.0.2.2", "--", "set", "Chassis", "ch2", "hostname=host-two"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.NBCtl("--wait=sb", "create", "Chassis_Template_Var", "chassis=ch2", "variables:VIP=203.0.113.100",
+		"variables:VPORT=8443", `variables:BACKENDS="203.0.113.11:443"`, "variables:RVIP=203.0.113.200",
+		`variables:RBACKENDS="203.0.113.12:443"`); err != nil {
+		t.Fatal(err)
+	}
+	snapFile := filepath.Join(t.TempDir(), "sb.json")
+	snap, err := corpus.Snapshot(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(snapFile, snap, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// VIPs as the rendering prints them: the ls_in_lb match and the
+	// backends of the router's ct_lb.
+	ch1 := []string{"ip4_dst=10.0.0.100,tp_dst=0x50", "backends=10.0.0.11:8080;10.0.0.12:8080", "backends=10.0.0.11:80;10.0.1.11:80"}
+	ch2 := []string{"ip4_dst=203.0.113.100,tp_dst=0x20fb", "backends=203.0.113.11:443", "backends=203.0.113.12:443"}
+	for _, tc := range []struct {
+		chassis   string
+		want, not []string
+	}{{"ch1", ch1, ch2}, {"ch2", ch2, ch1}} {
+		for _, src := range [][]string{{"--sb", c.SBRemote()}, {"--from", snapFile}} {
+			args := append(slices.Clone(src), "--chassis", tc.chassis, "--dump")
+			out := runLflow(t, args...)
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("%s: no %q", strings.Join(args, " "), w)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(out, n) {
+					t.Errorf("%s: another chassis' value %q", strings.Join(args, " "), n)
+				}
+			}
+			if !strings.Contains(out, "unsupported:     0\n") {
+				t.Errorf("%s: unsupported lflows:\n%s", strings.Join(args, " "), out[strings.Index(out, "lflows read:"):])
+			}
+		}
+	}
+
+	var rep sbjson.Report
+	if err := json.Unmarshal([]byte(runLflow(t, "--sb", c.SBRemote(), "--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// northd writes four templated lflows here: ls_in_pre_stateful, ls_in_lb,
+	// lr_in_defrag, lr_in_dnat.
+	if n := len(rep.Unsupported["undefined template variable"]); n != 4 || rep.Lflows-rep.Compiled != 4 {
+		t.Errorf("no chassis: %d lflows unsupported, %d for an undefined template variable, want the 4 templated ones: %v",
+			rep.Lflows-rep.Compiled, n, rep.Unsupported)
+	}
+	if out := runLflow(t, "--from", snapFile); !strings.Contains(out, "--chassis NAME compiles as that chassis (registered: ch1, ch2)") {
+		t.Errorf("no chassis: no note naming --chassis:\n%s", out)
+	}
+
+	for _, tc := range []struct{ chassis, want string }{
+		{"nosuch", `--chassis "nosuch": no chassis of that name in the Southbound (registered: ch1, ch2)`},
+		{"host-two", `--chassis "host-two" is the hostname of chassis "ch2": give the chassis name (its system-id): ch2`},
+	} {
+		for _, src := range [][]string{{"--sb", c.SBRemote()}, {"--from", snapFile}} {
+			err := lflowCmd(append([]string{"compile", "--chassis", tc.chassis}, src...), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("--chassis %s %s: %v, want an error containing %q", tc.chassis, src[0], err, tc.want)
+			}
+		}
 	}
 }

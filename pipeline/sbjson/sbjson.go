@@ -58,8 +58,9 @@ type Snapshot struct {
 	mcastNames   map[[2]uint32]string
 	addrSets     map[string][]string
 	portGroups   map[string][]string
-	templates    map[string]string
-	chassisBy    map[string]string // Chassis uuid -> name
+	templates    map[string]map[string]string // chassis name -> its Chassis_Template_Var variables
+	chassisBy    map[string]string            // Chassis uuid -> name
+	hostnames    map[string]string            // Chassis hostname -> name
 	portSec      []portSecRow
 
 	// Chassis is the chassis whose view is compiled: is_chassis_resident
@@ -114,11 +115,12 @@ func Parse(data []byte) (*Snapshot, error) {
 		Datapaths: map[string]uint32{}, DPNames: map[uint32]string{}, routers: map[uint32]bool{},
 		ports: map[string]portInfo{}, portKeys: map[string][2]uint32{}, portNames: map[[2]uint32]string{},
 		mcast: map[uint32]map[string]uint32{}, mcastNames: map[[2]uint32]string{},
-		addrSets: map[string][]string{}, portGroups: map[string][]string{}, templates: map[string]string{},
-		chassisBy: map[string]string{},
+		addrSets: map[string][]string{}, portGroups: map[string][]string{}, templates: map[string]map[string]string{},
+		chassisBy: map[string]string{}, hostnames: map[string]string{},
 	}
 	for _, r := range tables["Chassis"] {
 		s.chassisBy[r.uuid()] = r.str("name")
+		s.hostnames[r.str("hostname")] = r.str("name")
 	}
 	for _, r := range tables["Datapath_Binding"] {
 		key := uint32(r.int("tunnel_key"))
@@ -194,12 +196,8 @@ func Parse(data []byte) (*Snapshot, error) {
 		s.portGroups[r.str("name")] = r.strs("ports")
 	}
 	for _, r := range tables["Chassis_Template_Var"] {
-		// Variables of every chassis are kept; the compiled chassis' win.
-		for k, v := range r.smap("variables") {
-			if _, ok := s.templates[k]; !ok || r.str("chassis") == s.Chassis {
-				s.templates[k] = v
-			}
-		}
+		// Every chassis' row is kept: Chassis may be set after Parse.
+		s.templates[r.str("chassis")] = r.smap("variables")
 	}
 	groups := map[string][]uint32{}
 	for _, r := range tables["Logical_DP_Group"] {
@@ -450,9 +448,38 @@ func (s *Snapshot) PortGroup(name string) ([]string, bool) {
 	return p, ok
 }
 
-// TemplateVar implements pipeline.Resolver.
+// CheckChassis says whether name is a Chassis of the snapshot, and if not
+// what to give instead (a hostname's chassis name, or the names there are).
+func (s *Snapshot) CheckChassis(name string) error {
+	var names []string
+	for _, n := range s.chassisBy {
+		if n == name {
+			return nil
+		}
+		names = append(names, n)
+	}
+	if n, ok := s.hostnames[name]; ok && name != "" {
+		return fmt.Errorf("%q is the hostname of chassis %q: give the chassis name (its system-id): %s", name, n, n)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("%q: no chassis of that name in the Southbound (registered: %s)", name, strings.Join(names, ", "))
+}
+
+// ChassisNames are the snapshot's Chassis names, sorted.
+func (s *Snapshot) ChassisNames() []string {
+	var names []string
+	for _, n := range s.chassisBy {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TemplateVar implements pipeline.Resolver: the variables of s.Chassis'
+// Chassis_Template_Var row, as ovn-controller reads its own row alone (none
+// without a chassis).
 func (s *Snapshot) TemplateVar(name string) (string, bool) {
-	v, ok := s.templates[name]
+	v, ok := s.templates[s.Chassis][name]
 	return v, ok
 }
 
@@ -590,12 +617,13 @@ type Delta struct {
 	PortGroups  []string
 	Ports       []string
 	Residents   []string
+	Templates   []string // template variables whose value for the compiled chassis changed
 }
 
 // Inputs summarises the changed inputs.
 func (d *Delta) Inputs() map[string]int {
 	return map[string]int{"address_sets": len(d.AddressSets), "port_groups": len(d.PortGroups),
-		"ports": len(d.Ports), "residents": len(d.Residents)}
+		"ports": len(d.Ports), "residents": len(d.Residents), "templates": len(d.Templates)}
 }
 
 // Diff computes the changes from old to new.
@@ -647,6 +675,7 @@ func Diff(old, new *Snapshot) *Delta {
 		}
 	}
 	sort.Strings(d.Residents)
+	d.Templates = diffKeys(old.templates[old.Chassis], new.templates[new.Chassis], func(a, b string) bool { return a == b })
 	return d
 }
 
@@ -667,6 +696,9 @@ func (d *Delta) Apply(c *pipeline.Compiler) {
 	}
 	for _, n := range d.Residents {
 		c.InvalidateChassisResident(n)
+	}
+	for _, n := range d.Templates {
+		c.InvalidateTemplateVar(n)
 	}
 	for _, f := range d.Upsert {
 		c.Upsert(f)

@@ -227,6 +227,30 @@ var Topologies = []Topology{
 			cmd("lr-route-add lr0 fd00:99::/64 fd00:0:0:2::99"),
 		},
 	},
+	{
+		// Templated load balancers (`--template lb-add`): the VIP, port and
+		// backends are ^variables each chassis resolves from its own
+		// Chassis_Template_Var row.
+		Name: "templated-lb",
+		NB: [][]string{
+			cmd("ls-add sw0"), cmd("ls-add sw1"), cmd("lr-add lr0"),
+			cmd("lrp-add lr0 lr0-sw0 00:00:00:00:ff:01 10.0.0.1/24"),
+			cmd("lrp-add lr0 lr0-sw1 00:00:00:00:ff:02 10.0.1.1/24"),
+			cmd("lsp-add sw0 sw0-lr0 -- lsp-set-type sw0-lr0 router -- lsp-set-addresses sw0-lr0 router -- lsp-set-options sw0-lr0 router-port=lr0-sw0"),
+			cmd("lsp-add sw1 sw1-lr0 -- lsp-set-type sw1-lr0 router -- lsp-set-addresses sw1-lr0 router -- lsp-set-options sw1-lr0 router-port=lr0-sw1"),
+			cmd("lsp-add sw0 vm1 -- lsp-set-addresses vm1 50:54:00:00:01:01|10.0.0.11"),
+			cmd("lsp-add sw0 vm2 -- lsp-set-addresses vm2 50:54:00:00:01:02|10.0.0.12"),
+			cmd("lsp-add sw1 vm3 -- lsp-set-addresses vm3 50:54:00:00:02:01|10.0.1.11"),
+			cmd("--template lb-add lb0 ^VIP:^VPORT ^BACKENDS tcp"),
+			cmd("ls-lb-add sw0 lb0"),
+			cmd("--template lb-add lb-rtr ^RVIP:^VPORT ^RBACKENDS tcp"),
+			cmd("lr-lb-add lr0 lb-rtr"),
+			{"create", "Chassis_Template_Var", "chassis=" + Chassis, "variables:VIP=10.0.0.100", "variables:VPORT=80",
+				`variables:BACKENDS="10.0.0.11:8080,10.0.0.12:8080"`, "variables:RVIP=172.16.0.100",
+				`variables:RBACKENDS="10.0.0.11:80,10.0.1.11:80"`},
+		},
+		SB: [][]string{cmd("lsp-bind vm1 " + Chassis)},
+	},
 }
 
 func setupDHCP(c *central.Central) error {

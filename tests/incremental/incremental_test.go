@@ -1,8 +1,8 @@
 // Package incremental checks that ovnbpfd's incremental programming gives
 // the datapath the same maps as a full recompute: random Northbound changes
-// (and VIF, remote and MAC binding changes) are applied to a real OVN
-// central while a real ovnbpfd programs its eBPF datapath in a namespace;
-// at checkpoints the canonical dump of the maps (ovnbpfctl dump-maps) is
+// (and VIF, remote, MAC binding, static MAC binding and template variable
+// changes) are applied to a real OVN central while a real ovnbpfd programs
+// its eBPF datapath in a namespace; at checkpoints the canonical dump of the maps (ovnbpfctl dump-maps) is
 // compared with the dump after `ovnbpfctl recompute`.
 //
 //	go test ./tests/incremental -run Privileged -v [-seed N] [-changes N] [-long]
@@ -81,6 +81,8 @@ func startChassis(t *testing.T, c *central.Central) *ovstest.Chassis {
 		ip("link", "add", fmt.Sprintf("tap%d", i), "type", "veth", "peer", "name", fmt.Sprintf("vm%d", i))
 		ip("link", "set", fmt.Sprintf("tap%d", i), "up")
 	}
+	ip("link", "add", templateTap, "type", "veth", "peer", "name", "vmt")
+	ip("link", "set", templateTap, "up")
 	ch := ovstest.StartChassis(t, ovnbpfd, c.SBRemote(), fmt.Sprintf("incr-%d", os.Getpid()), ns, "192.0.2.70")
 	// --wait=hv returns at once while no chassis is registered: wait for
 	// the first applied pass.
@@ -129,7 +131,8 @@ func TestPrivilegedIncrementalEqualsRecompute(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &model{t: t, c: c, ch: ch, rnd: rand.New(rand.NewSource(seed)), taps: map[string]string{},
-		ports: map[string][]string{}, lrps: map[string][]link{}, routes: map[string][]string{}, remote: map[string]bool{}, localnets: map[string]string{}}
+		ports: map[string][]string{}, lrps: map[string][]link{}, routes: map[string][]string{}, remote: map[string]bool{}, localnets: map[string]string{},
+		lbs: map[string][]string{}, lbFront: map[string]string{}}
 	m.setup()
 	m.checkpoint(0)
 	for i := 1; i <= n; i++ {
@@ -142,10 +145,18 @@ func TestPrivilegedIncrementalEqualsRecompute(t *testing.T) {
 	if m.maxRules == 0 {
 		t.Fatalf("no checkpoint had any rule to compare: the test compared nothing")
 	}
+	t.Logf("at most %d rules of templated lflows and %d static MAC bindings at a checkpoint", m.maxTmpl, m.maxStatic)
+	if n >= 1000 && (m.maxTmpl == 0 || m.maxStatic == 0) {
+		t.Errorf("no checkpoint compared rules of templated load balancers (%d) or static MAC bindings (%d): change the weights", m.maxTmpl, m.maxStatic)
+	}
 }
 
 // link is a router port and the switch port that connects it.
 type link struct{ lrp, sw, lsp string }
+
+// macRow is a MAC binding: the router port, the IP and (dynamic rows) the
+// Southbound uuid.
+type macRow struct{ uuid, lrp, ip string }
 
 // model is what the test has put in the Northbound DB, to pick valid changes.
 type model struct {
@@ -162,15 +173,23 @@ type model struct {
 	routes      map[string][]string // router -> static route prefixes
 	pgs         []string
 	sets        []string
-	acls        []string          // switches with ACLs
-	taps        map[string]string // tap -> bound logical port
-	remote      map[string]bool   // ports bound to the remote chassis
-	macBindings []string          // MAC_Binding uuids
-	localnets   map[string]string // switch -> its localnet port
+	acls        []string            // switches with ACLs
+	taps        map[string]string   // tap -> bound logical port
+	remote      map[string]bool     // ports bound to the remote chassis
+	macBindings []macRow            // MAC_Binding rows (Southbound, as the datapath would learn them)
+	staticMACs  []macRow            // Static_MAC_Binding rows (Northbound; no uuid)
+	localnets   map[string]string   // switch -> its localnet port
+	templated   []string            // templated load balancers
+	lbs         map[string][]string // templated load balancer -> switches and routers it is attached to
+	lbFront     map[string]string   // templated load balancer -> its frontend variables and protocol
+	tmplVars    map[string]string   // this chassis' Chassis_Template_Var variables (nil: no row)
+	remoteVars  bool                // the remote chassis has a Chassis_Template_Var row
 
 	log         []string // the changes, for a failure report
 	checkpoints int
 	maxRules    int // the most rules a checkpoint compared
+	maxTmpl     int // the most rules of templated lflows a checkpoint compared
+	maxStatic   int // the most static MAC bindings a checkpoint compared
 	summary     string
 }
 
@@ -249,6 +268,7 @@ func (m *model) setup() {
 	for i := 0; i < 3; i++ {
 		m.bindVIF()
 	}
+	m.setupTemplateSwitch()
 }
 
 func (m *model) addSwitch() {
@@ -312,13 +332,15 @@ func (m *model) delSwitch() {
 	delete(m.localnets, sw)
 	m.switches = slices.DeleteFunc(m.switches, func(x string) bool { return x == sw })
 	m.acls = slices.DeleteFunc(m.acls, func(x string) bool { return x == sw })
+	m.forgetLBsOn(sw)
 	for lr, ls := range m.lrps {
-		m.lrps[lr] = slices.DeleteFunc(ls, func(l link) bool { return l.sw == sw })
+		// before DeleteFunc, which shifts and clears ls' elements
 		for _, l := range ls {
 			if l.sw == sw {
-				m.nb("lrp-del", l.lrp)
+				m.nb(append(m.dropStaticMACs(l.lrp), "lrp-del", l.lrp)...)
 			}
 		}
+		m.lrps[lr] = slices.DeleteFunc(ls, func(l link) bool { return l.sw == sw })
 	}
 }
 
@@ -327,13 +349,18 @@ func (m *model) delRouter() {
 		return
 	}
 	lr := m.pick(m.routers)
-	m.nb("lr-del", lr)
+	var args []string
+	for _, l := range m.lrps[lr] {
+		args = append(args, m.dropStaticMACs(l.lrp)...)
+	}
+	m.nb(append(args, "lr-del", lr)...)
 	for _, l := range m.lrps[lr] {
 		m.nb("--if-exists", "lsp-del", l.lsp)
 	}
 	delete(m.lrps, lr)
 	delete(m.routes, lr)
 	m.routers = slices.DeleteFunc(m.routers, func(x string) bool { return x == lr })
+	m.forgetLBsOn(lr)
 }
 
 // connect joins a switch to a router.
@@ -365,7 +392,7 @@ func (m *model) disconnect() {
 	}
 	i := m.rnd.Intn(len(m.lrps[lr]))
 	l := m.lrps[lr][i]
-	m.nb("lrp-del", l.lrp, "--", "lsp-del", l.lsp)
+	m.nb(append(m.dropStaticMACs(l.lrp), "lrp-del", l.lrp, "--", "lsp-del", l.lsp)...)
 	m.lrps[lr] = slices.Delete(m.lrps[lr], i, i+1)
 }
 
@@ -583,7 +610,7 @@ func (m *model) remoteBind() {
 func (m *model) macBinding() {
 	if len(m.macBindings) > 0 && m.rnd.Intn(3) == 0 {
 		i := m.rnd.Intn(len(m.macBindings))
-		m.sb("--if-exists", "destroy", "MAC_Binding", m.macBindings[i])
+		m.sb("--if-exists", "destroy", "MAC_Binding", m.macBindings[i].uuid)
 		m.macBindings = slices.Delete(m.macBindings, i, i+1)
 		return
 	}
@@ -600,8 +627,18 @@ func (m *model) macBinding() {
 	if dp == "" {
 		return
 	}
-	uuid := m.sb("create", "MAC_Binding", "logical_port="+l.lrp, "ip="+m.ip(), "mac=\""+m.mac()+"\"", "datapath="+dp)
-	m.macBindings = append(m.macBindings, uuid)
+	ip := m.ip()
+	if len(m.staticMACs) > 0 && m.rnd.Intn(3) == 0 {
+		// where a static binding exists: which one wins is the point
+		if s := m.staticMACs[m.rnd.Intn(len(m.staticMACs))]; s.lrp == l.lrp {
+			ip = s.ip
+		}
+	}
+	if slices.ContainsFunc(m.macBindings, func(d macRow) bool { return d.lrp == l.lrp && d.ip == ip }) {
+		return // (logical_port, ip) is the table's index
+	}
+	uuid := m.sb("create", "MAC_Binding", "logical_port="+l.lrp, `ip="`+ip+`"`, "mac=\""+m.mac()+"\"", "datapath="+dp)
+	m.macBindings = append(m.macBindings, macRow{uuid, l.lrp, ip})
 }
 
 // localnet adds a localnet port (on the mapped network, sometimes with a
@@ -659,6 +696,7 @@ func (m *model) change() {
 		{6, m.portSecurity}, {2, m.addRouter}, {1, m.delRouter}, {5, m.connect}, {3, m.disconnect},
 		{5, m.route}, {8, m.acl}, {6, m.portGroup}, {6, m.addressSet}, {5, m.requestedChassis},
 		{16, m.bindVIF}, {3, m.unbindVIF}, {5, m.remoteBind}, {4, m.macBinding}, {3, m.setType}, {3, m.localnet},
+		{5, m.staticMACBinding}, {6, m.templateVars}, {6, m.templatedLB},
 	}
 	total := 0
 	for _, o := range ops {
@@ -686,7 +724,7 @@ func (m *model) dump() *maps.Dump {
 func (m *model) sync() {
 	m.t.Helper()
 	if _, err := m.c.NBCtl("--wait=hv", "--timeout=60", "sync"); err != nil {
-		m.t.Fatalf("--wait=hv sync: %v", err)
+		m.t.Fatalf("--wait=hv sync: %v\nlast changes:\n%s", err, strings.Join(m.log[max(0, len(m.log)-*every):], "\n"))
 	}
 }
 
@@ -719,7 +757,12 @@ func (m *model) checkpoint(i int) {
 		sizes = append(sizes, fmt.Sprintf("%s=%d", s.Name, len(s.Lines)))
 	}
 	m.summary = strings.Join(sizes, " ")
-	m.t.Logf("checkpoint %d: %s (%d VIFs bound)", i, m.summary, len(m.taps))
+	attached := 0
+	for _, on := range m.lbs {
+		attached += len(on)
+	}
+	m.t.Logf("checkpoint %d: %s (%d VIFs bound, %d templated LB attachments, %d template variables, %d static MAC bindings)",
+		i, m.summary, len(m.taps), attached, len(m.tmplVars), len(m.staticMACs))
 	if diff := inc.Diff(full); len(diff) > 0 {
 		if len(diff) > 60 {
 			diff = append(diff[:60], fmt.Sprintf("... %d more", len(diff)-60))
@@ -749,4 +792,5 @@ func (m *model) checkpoint(i int) {
 			i, strings.Join(diff, "\n"), strings.Join(m.log[from:], "\n"))
 	}
 	m.maxRules = max(m.maxRules, len(full.Sections[0].Lines))
+	m.coverage(full)
 }
