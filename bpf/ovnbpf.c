@@ -37,14 +37,36 @@ static __always_inline int drop(int reason)
 	return TC_ACT_SHOT;
 }
 
-/* start resets the per-packet state and the key. */
+/* start resets what every packet needs: the packet fields (the parser fills
+ * only what the packet has), the copies, the generations its answer is
+ * computed under. pipeline_start resets the rest, for a packet that runs
+ * the pipeline (a flow cache miss). */
 static __always_inline struct ovnbpf_work *start(struct __sk_buff *skb)
 {
 	struct ovnbpf_work *s = scratch_get();
 	if (!s)
 		return 0;
-	/* the key; the rest of the thread is set where the pipeline starts */
-	__builtin_memset(&s->cur.key, 0, sizeof(s->cur.key));
+	__builtin_memset(&s->cur.raw[OVNBPF_PKT_OFF], 0, OVNBPF_PKT_BYTES);
+	s->cur.key.vlan_tci = 0;
+	s->n_out = 0;
+	s->n_tun = 0;
+	s->tun_done = 0;
+	s->unchanged = 0;
+	s->pkt_len = skb->len;
+	s->gen = gen_read(OVNBPF_GEN_TABLES);
+	s->cepoch = gen_read(OVNBPF_GEN_CONTROL);
+	s->depoch = gen_read(OVNBPF_GEN_DATAPATH);
+	return s;
+}
+
+/* pipeline_start resets the key's metadata (the VLAN tag is the parser's)
+ * and the thread, before the pipeline runs. */
+static __always_inline void pipeline_start(struct ovnbpf_work *s)
+{
+	__be16 vlan_tci = s->cur.key.vlan_tci;
+
+	__builtin_memset(&s->cur.key, 0, OVNBPF_PKT_OFF);
+	s->cur.key.vlan_tci = vlan_tci;
 	s->cur.depth = 0;
 	s->cur.hops = 0;
 	s->cur.from_tunnel = 0;
@@ -52,19 +74,10 @@ static __always_inline struct ovnbpf_work *start(struct __sk_buff *skb)
 	s->cur.na_flags = 0;
 	s->cur.mc_idx = 0;
 	s->n_jobs = 0;
-	s->n_out = 0;
-	s->n_tun = 0;
 	s->emit_idx = 0;
-	s->tun_done = 0;
 	s->verdict = 0;
-	s->pkt_len = skb->len;
 	s->uncacheable = 0;
-	s->unchanged = 0;
 	s->dir_loaded = 0;
-	s->gen = gen_read(OVNBPF_GEN_TABLES);
-	s->cepoch = gen_read(OVNBPF_GEN_CONTROL);
-	s->depoch = gen_read(OVNBPF_GEN_DATAPATH);
-	return s;
 }
 
 /* finish remembers what the packet holds before the pipeline changes the key. */
@@ -294,6 +307,11 @@ static __always_inline int emit(struct __sk_buff *skb, struct ovnbpf_work *s, co
 		if (f && f->tun.valid) {
 			tt = &f->tun;
 			mode = TUN_TMPL_USE;
+			ifindex = geneve_push_cached(skb, s, tt, f->out[0].chassis_ip);
+			if (ifindex < 0)
+				return drop(ifindex);
+			if (ifindex > 0)
+				return bpf_redirect(ifindex, 0);
 		} else if (insert) {
 			mode = TUN_TMPL_FILL;
 		}
@@ -334,7 +352,9 @@ int ovnbpf_vif_ingress(struct __sk_buff *skb)
 		return drop(-OVNBPF_DROP_NO_SCRATCH);
 	if (!vk.ifindex)
 		vk.ifindex = skb->ifindex;
-	ret = ovnbpf_parse(skb, s);
+	/* in line: a call (and its return) per packet costs more than the
+	 * verifier's second look at the parser */
+	ret = parse_packet(skb, s, 0);
 	if (ret < 0)
 		return drop(ret);
 	flow_key_set(s, vk.ifindex, 0, 0, 0, 0);
@@ -351,6 +371,7 @@ int ovnbpf_vif_ingress(struct __sk_buff *skb)
 		s->pkt_in_key = 1;
 		return emit(skb, s, 1, f, 0);
 	}
+	pipeline_start(s);
 	if (s->cur.key.vlan_tci) {
 		/* a nested container: (parent VIF, tag) names the port, the tag goes */
 		vk.vlan = bpf_ntohs(s->cur.key.vlan_tci) & 0xfff;
@@ -415,6 +436,7 @@ int ovnbpf_underlay_ingress(struct __sk_buff *skb)
 		s->pkt_in_key = 1;
 		return emit(skb, s, 0 /* a tunnel never sends to a tunnel */, 0, 0);
 	}
+	pipeline_start(s);
 	finish(skb, s);
 	s->cur.key.dp = bpf_htonl(rx.vni);
 	s->cur.key.inport = bpf_htonl(rx.inport);

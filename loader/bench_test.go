@@ -52,20 +52,33 @@ func BenchmarkDatapath(b *testing.B) {
 	}
 	defer floor.Close()
 
+	// interleaved flows: 64 UDP flows (source ports) to one destination in
+	// turn, so that no packet follows one of its own flow: the per-CPU memo
+	// of the last hit misses every time and the flow cache's hash answers
+	interleaved := func(dst []byte, dip string) [][]byte {
+		var pkts [][]byte
+		for i := 0; i < 64; i++ {
+			pkts = append(pkts, udpPacket(b, vm1MAC, dst, "10.0.0.1", dip, uint16(20000+i)))
+		}
+		return pkts
+	}
 	cases := []struct {
 		name, sender string
 		prog         *ebpf.Program
 		pkt          []byte
+		pkts         [][]byte // several packets in turn (pkt unused)
 	}{
-		{"Floor", "", floor.OvnbpfFloor, icmpPacket(b, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64)},
-		{"L2Local", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64)},
-		{"L2RemoteGeneve", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm3MAC, "10.0.0.1", "10.0.0.3", 64)},
-		{"Routed", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, r0sw0, "10.0.0.1", "10.0.1.4", 64)},
-		{"Flood8", "f0", h.D.Objs.OvnbpfVifIngress, arpRequest(b, mac("00:00:00:00:0f:00"), "10.9.0.1", "10.9.0.99")},
+		{"Floor", "", floor.OvnbpfFloor, icmpPacket(b, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64), nil},
+		{"L2Local", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64), nil},
+		{"L2RemoteGeneve", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, vm3MAC, "10.0.0.1", "10.0.0.3", 64), nil},
+		{"Routed", "vm1", h.D.Objs.OvnbpfVifIngress, icmpPacket(b, vm1MAC, r0sw0, "10.0.0.1", "10.0.1.4", 64), nil},
+		{"Flood8", "f0", h.D.Objs.OvnbpfVifIngress, arpRequest(b, mac("00:00:00:00:0f:00"), "10.9.0.1", "10.9.0.99"), nil},
 		// decap from a remote chassis to vm1 (outer UDP checksum on, as OVS
 		// sends it): a small inner packet and a 1400-byte one
-		{"GeneveDecap", "", h.D.Objs.OvnbpfUnderlayIngress, ovsGeneveFrame(b, looptest.RemoteMAC, icmpPacket(b, vm3MAC, vm1MAC, "10.0.0.3", "10.0.0.1", 64))},
-		{"GeneveDecap1400", "", h.D.Objs.OvnbpfUnderlayIngress, ovsGeneveFrame(b, looptest.RemoteMAC, udpPayloadPacket(b, vm3MAC, vm1MAC, "10.0.0.3", "10.0.0.1", 1400))},
+		{"GeneveDecap", "", h.D.Objs.OvnbpfUnderlayIngress, ovsGeneveFrame(b, looptest.RemoteMAC, icmpPacket(b, vm3MAC, vm1MAC, "10.0.0.3", "10.0.0.1", 64)), nil},
+		{"GeneveDecap1400", "", h.D.Objs.OvnbpfUnderlayIngress, ovsGeneveFrame(b, looptest.RemoteMAC, udpPayloadPacket(b, vm3MAC, vm1MAC, "10.0.0.3", "10.0.0.1", 1400)), nil},
+		{"L2LocalInterleaved", "vm1", h.D.Objs.OvnbpfVifIngress, nil, interleaved(vm2MAC, "10.0.0.2")},
+		{"L2RemoteGeneveInterleaved", "vm1", h.D.Objs.OvnbpfVifIngress, nil, interleaved(vm3MAC, "10.0.0.3")},
 	}
 	// the pipeline itself: every packet a new flow (UDP source ports cycle
 	// through more flows than the test's flow cache holds)
@@ -110,9 +123,15 @@ func BenchmarkDatapath(b *testing.B) {
 			if c.sender != "" {
 				bindLo(c.sender)
 			}
-			ret, _, err := c.prog.Benchmark(c.pkt, 1, nil)
-			if err != nil || ret != looptest.ActRedirect {
-				b.Fatalf("verdict %d (%v), drops %v", ret, err, h.Drops())
+			pkts := c.pkts
+			if pkts == nil {
+				pkts = [][]byte{c.pkt}
+			}
+			for _, pkt := range pkts {
+				ret, _, err := c.prog.Benchmark(pkt, 1, nil)
+				if err != nil || ret != looptest.ActRedirect {
+					b.Fatalf("verdict %d (%v), drops %v", ret, err, h.Drops())
+				}
 			}
 			if c.name == "Flood8" {
 				if n := len(h.Outputs()); n != 8 {
@@ -122,14 +141,16 @@ func BenchmarkDatapath(b *testing.B) {
 			// the floor runs interleaved with the case, so that the ratio holds
 			// however loaded the machine is
 			var total, floorTotal int64
+			_, miss0, _, _ := h.St.CacheStats()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				_, d, err := c.prog.Benchmark(c.pkt, 1, nil)
+				pkt := pkts[i%len(pkts)]
+				_, d, err := c.prog.Benchmark(pkt, 1, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				total += d.Nanoseconds()
-				_, d, err = floor.OvnbpfFloor.Benchmark(c.pkt, 1, nil)
+				_, d, err = floor.OvnbpfFloor.Benchmark(pkt, 1, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -137,6 +158,11 @@ func BenchmarkDatapath(b *testing.B) {
 			}
 			b.ReportMetric(float64(total)/float64(b.N), "ns/pkt")
 			b.ReportMetric(float64(total)/float64(floorTotal), "x-floor")
+			if c.pkts != nil {
+				// flow cache hits, memo misses: say so beside the figure
+				_, miss1, _, _ := h.St.CacheStats()
+				b.ReportMetric(float64(miss1-miss0)/float64(b.N), "miss/pkt")
+			}
 		})
 	}
 }

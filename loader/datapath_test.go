@@ -137,6 +137,14 @@ func TestPrivilegedL2Local(t *testing.T) {
 // returns the inner frame.
 func checkGeneve(t *testing.T, h *looptest.Harness, b []byte, vni uint32, inport, outport uint32) []byte {
 	t.Helper()
+	return checkGeneveTo(t, h, b, vni, inport, outport, looptest.RemoteEncap, looptest.RemoteMAC)
+}
+
+// checkGeneveTo is checkGeneve for a packet to the chassis at chassis, whose
+// next hop has MAC nextHop.
+func checkGeneveTo(t *testing.T, h *looptest.Harness, b []byte, vni uint32, inport, outport uint32,
+	chassis netip.Addr, nextHop net.HardwareAddr) []byte {
+	t.Helper()
 	ul, err := net.InterfaceByIndex(int(h.Devs["ul0"]))
 	if err != nil {
 		t.Fatal(err)
@@ -144,8 +152,8 @@ func checkGeneve(t *testing.T, h *looptest.Harness, b []byte, vni uint32, inport
 	if len(b) < 14+20+8+16+14 {
 		t.Fatalf("tunnel packet of %d bytes", len(b))
 	}
-	if !bytes.Equal(b[0:6], looptest.RemoteMAC) || !bytes.Equal(b[6:12], ul.HardwareAddr) || binary.BigEndian.Uint16(b[12:]) != 0x0800 {
-		t.Errorf("outer Ethernet %x, want dst %s src %s type 0800", b[:14], looptest.RemoteMAC, ul.HardwareAddr)
+	if !bytes.Equal(b[0:6], nextHop) || !bytes.Equal(b[6:12], ul.HardwareAddr) || binary.BigEndian.Uint16(b[12:]) != 0x0800 {
+		t.Errorf("outer Ethernet %x, want dst %s src %s type 0800", b[:14], nextHop, ul.HardwareAddr)
 	}
 	ip := b[14:34]
 	if ip[0] != 0x45 || binary.BigEndian.Uint16(ip[2:]) != uint16(len(b)-14) || ip[6] != 0x40 || ip[8] != 64 || ip[9] != 17 {
@@ -154,7 +162,7 @@ func checkGeneve(t *testing.T, h *looptest.Harness, b []byte, vni uint32, inport
 	if looptest.OnesSum(ip) != 0xffff {
 		t.Errorf("outer IPv4 checksum wrong: %x", ip)
 	}
-	if !bytes.Equal(ip[12:16], looptest.LocalEncap.AsSlice()) || !bytes.Equal(ip[16:20], looptest.RemoteEncap.AsSlice()) {
+	if !bytes.Equal(ip[12:16], looptest.LocalEncap.AsSlice()) || !bytes.Equal(ip[16:20], chassis.AsSlice()) {
 		t.Errorf("outer addresses %v -> %v", net.IP(ip[12:16]), net.IP(ip[16:20]))
 	}
 	udp := b[34:42]

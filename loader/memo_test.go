@@ -2,8 +2,12 @@ package loader_test
 
 import (
 	"bytes"
+	"net"
+	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/ovnbpf/ovnbpf/loader/looptest"
 	"github.com/ovnbpf/ovnbpf/maps"
 )
 
@@ -74,5 +78,54 @@ func TestPrivilegedFlowMemo(t *testing.T) {
 		if o := h.Outputs(); len(o) != 1 || o[0].Ifindex != moved {
 			t.Errorf("after the move, packet %d: copies %+v, want ifindex %d", i, o, moved)
 		}
+	}
+}
+
+// A flow cache hit's tunnel copy takes this CPU's last next hop only when it
+// is for the copy's own chassis and has not expired: streams to two chassis
+// behind different next hops, in a row and interleaved, each leave with
+// their own outer addresses; after the next hop changes in the kernel and
+// the remembered answer expires, packets follow the new one.
+func TestPrivilegedGeneveCachedNextHop(t *testing.T) {
+	h := standard(t)
+	dp := h.Topo.DP["sw0"]
+	_, vm1 := h.Topo.Port(t, "vm1")
+	_, vm2 := h.Topo.Port(t, "vm2")
+	_, vm3 := h.Topo.Port(t, "vm3")
+	// vm2 lives on a second remote chassis, behind another next hop
+	other := netip.MustParseAddr("192.0.2.3")
+	otherMAC := mac("02:00:00:00:00:03")
+	h.IP("neigh", "add", other.String(), "lladdr", otherMAC.String(), "dev", "ul0", "nud", "permanent")
+	h.Remote("vm2", other)
+	toVM3 := icmpPacket(t, vm1MAC, vm3MAC, "10.0.0.1", "10.0.0.3", 64)
+	toVM2 := icmpPacket(t, vm1MAC, vm2MAC, "10.0.0.1", "10.0.0.2", 64)
+	send := func(what string, pkt []byte, outport uint32, chassis netip.Addr, nextHop net.HardwareAddr) {
+		t.Helper()
+		ret, out := h.Exec(h.D.Objs.OvnbpfVifIngress, h.Devs["vm1"], pkt)
+		expectRedirect(t, h, ret)
+		if inner := checkGeneveTo(t, h, out, dp, vm1, outport, chassis, nextHop); !bytes.Equal(inner, pkt) {
+			t.Errorf("%s: inner frame changed", what)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		send("vm3 in a row", toVM3, vm3, looptest.RemoteEncap, looptest.RemoteMAC)
+	}
+	for i := 0; i < 3; i++ {
+		send("vm2 in a row", toVM2, vm2, other, otherMAC)
+	}
+	for i := 0; i < 6; i++ {
+		if i%2 == 0 {
+			send("interleaved, vm3", toVM3, vm3, looptest.RemoteEncap, looptest.RemoteMAC)
+		} else {
+			send("interleaved, vm2", toVM2, vm2, other, otherMAC)
+		}
+	}
+	// the second chassis' next hop changes: once the remembered answer has
+	// expired (10 jiffies, at most 100 ms), the stream follows the kernel
+	moved := mac("02:00:00:00:00:33")
+	h.IP("neigh", "replace", other.String(), "lladdr", moved.String(), "dev", "ul0", "nud", "permanent")
+	time.Sleep(150 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		send("after the next hop moved", toVM2, vm2, other, moved)
 	}
 }

@@ -540,6 +540,7 @@ type DatapathOvnbpfWork struct {
 	Nh          DatapathOvnbpfNexthop
 	NhIp        uint32
 	NhPad       uint32
+	NhEth       [16]uint8
 	Fkey4       DatapathOvnbpfFlowKey4
 	MemoOk      uint32
 	MemoPad     uint32

@@ -151,10 +151,12 @@ static __always_inline int lco_sum(struct __sk_buff *skb, const struct ovnbpf_wo
 
 /* lco_var is lco_sum's *var for a packet of a flow whose template holds the
  * rest of the sum (kind), after the checks lco_sum makes on what can differ
- * between the flow's packets. -1: sum this one in full. */
-static __always_inline int lco_var(struct __sk_buff *skb, const struct ovnbpf_work *s, __u8 kind, __u64 *var)
+ * between the flow's packets. base: where the inner frame starts (after the
+ * outer headers, or 0 before they are pushed). -1: sum this one in full. */
+static __always_inline int lco_var(struct __sk_buff *skb, const struct ovnbpf_work *s, __u8 kind, __u64 *var,
+				   const __u32 base)
 {
-	__u32 l3 = GENEVE_ENCAP_LEN + (s->l3_off & 0x3ff), l4 = GENEVE_ENCAP_LEN + (s->l4_off & 0x3ff);
+	__u32 l3 = base + (s->l3_off & 0x3ff), l4 = base + (s->l4_off & 0x3ff);
 	__be16 tot, check;
 
 	*var = 0;
@@ -174,6 +176,72 @@ static __always_inline int lco_var(struct __sk_buff *skb, const struct ovnbpf_wo
 		return -1;
 	*var = (__u16)~bpf_htons(bpf_ntohs(tot) - (s->l4_off - s->l3_off));
 	return 0;
+}
+
+/* nh_eth_set keeps the outer Ethernet header of this CPU's last next hop
+ * ready to be copied as words (geneve_push_cached). */
+static __always_inline void nh_eth_set(struct ovnbpf_work *s)
+{
+	struct ethhdr *e = (void *)s->nh_eth;
+
+	__builtin_memcpy(e->h_dest, s->nh.dmac, ETH_ALEN);
+	__builtin_memcpy(e->h_source, s->nh.smac, ETH_ALEN);
+	e->h_proto = bpf_htons(ETH_P_IP);
+}
+
+/* geneve_push_cached is the tunnel copy of a flow cache hit in its common
+ * case, in line in the entry program (a call and its return cost more than
+ * this case's work): the entry's header template, this CPU's last next hop
+ * for its chassis, the outer UDP checksum from the template's sum; the
+ * bytes are ovnbpf_geneve_push's. Everything is checked before the packet
+ * grows. Returns the device to send on, 0 when
+ * the packet is not that case (ovnbpf_geneve_push does it all: GSO, IPv6
+ * inner frames through adjust_room, a next hop to look up, a checksum to
+ * sum), or a negative drop reason once the packet has grown. */
+static __always_inline int geneve_push_cached(struct __sk_buff *skb, struct ovnbpf_work *s,
+					      const struct ovnbpf_tun_tmpl *tt, __be32 chassis)
+{
+	const struct ovnbpf_config *cfg;
+	struct geneve_ovn_hdr *h;
+	void *p;
+	__u32 zero = 0, inner_len, udp_csum;
+	__u64 var = 0;
+	__be16 len;
+
+	if (!tt->valid || skb->gso_size || skb->protocol == bpf_htons(ETH_P_IPV6))
+		return 0;
+	if (s->nh_ip != chassis || bpf_jiffies64() >= s->nh.expires)
+		return 0;
+	cfg = bpf_map_lookup_elem(&ovnbpf_cfg, &zero);
+	if (!cfg)
+		return 0;
+	udp_csum = cfg->udp_csum;
+	if (udp_csum && (tt->csum == OVNBPF_TUN_CSUM_OFF || tt->csum == OVNBPF_TUN_CSUM_FULL ||
+			 lco_var(skb, s, tt->csum, &var, 0)))
+		return 0;
+	if (bpf_skb_change_head(skb, GENEVE_ENCAP_LEN, 0))
+		return -OVNBPF_DROP_ENCAP;
+	inner_len = skb->len - GENEVE_ENCAP_LEN;
+	p = pkt_at(skb, 0, GENEVE_ENCAP_LEN);
+	if (!p)
+		return -OVNBPF_DROP_ENCAP;
+	h = p + ETH_HLEN;
+	pkt_store(p, s->nh_eth, ETH_HLEN);
+	pkt_store(h, tt->hdr, sizeof(*h));
+	len = bpf_htons(GENEVE_OVN_HDR_LEN + inner_len);
+	h->ip.tot_len = len;
+	h->ip.check = ~csum_fold((__u64)tt->ip_sum + len);
+	len = bpf_htons(GENEVE_OVN_HDR_LEN - 20 + inner_len);
+	h->udp.len = len;
+	if (udp_csum) {
+		/* as ovnbpf_geneve_push: the template's sum, the UDP length twice
+		 * (header and pseudo-header), the inner length's share */
+		__u16 c = ~csum_fold(tt->udp_sum + 2 * (__u64)len + var);
+
+		h->udp.check = c ? c : 0xffff;
+	}
+	s->need_neigh = 0;
+	return s->nh.ifindex;
 }
 
 /* the value a next-hop entry starts from (in .rodata: map memory, which
@@ -303,7 +371,7 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		__u16 c;
 
 		if (mode == TUN_TMPL_USE && tt->valid && tt->csum != OVNBPF_TUN_CSUM_FULL &&
-		    lco_var(skb, s, tt->csum, &var) == 0) {
+		    lco_var(skb, s, tt->csum, &var, GENEVE_ENCAP_LEN) == 0) {
 			sum = tt->udp_sum + lens + var;
 		} else {
 			rc = lco_sum(skb, s, &p->udp, &sum, &var);
@@ -352,6 +420,7 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		__builtin_memcpy(oeth.h_source, nh->smac, ETH_ALEN);
 		ifindex = nh->ifindex;
 		s->nh = *nh;
+		nh_eth_set(s);
 		s->nh_ip = key;
 	} else {
 		__builtin_memset(fib, 0, sizeof(*fib));
@@ -386,6 +455,7 @@ __noinline int ovnbpf_geneve_push(struct __sk_buff *skb, struct ovnbpf_work *s, 
 		__builtin_memcpy(s->nh.smac, fib->smac, ETH_ALEN);
 		s->nh.ifindex = fib->ifindex;
 		s->nh.expires = now + OVNBPF_NEXTHOP_JIFFIES;
+		nh_eth_set(s);
 		s->nh_ip = key;
 		if (nh)
 			*nh = s->nh;

@@ -105,6 +105,7 @@ struct ovnbpf_work {
 	struct ovnbpf_nexthop nh;
 	__be32 nh_ip;
 	__u32 nh_pad;
+	__u8 nh_eth[16] __attribute__((aligned(8)));  /* its outer Ethernet header (14 bytes) */
 	struct ovnbpf_flow_key4 fkey4 __attribute__((aligned(8)));  /* the pipeline's input for IPv4, as the flow cache keys it (fkey_v4) */
 	/* this CPU's last IPv4 flow cache hit with a single copy (a one-entry
 	 * exact-match cache, as OVS's EMC per thread): the next packet of the

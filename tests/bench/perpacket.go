@@ -15,13 +15,16 @@ import (
 func perPacket(cfg config) []Row {
 	const scope = "per packet"
 	names := map[string]string{
-		"Floor":           "redirect only (the floor)",
-		"L2Local":         "L2 local",
-		"L2RemoteGeneve":  "L2 remote, Geneve encap",
-		"Routed":          "routed switch-router-switch",
-		"Flood8":          "flood to 8 ports",
-		"L2LocalPipeline": "new flow, L2 (full pipeline)",
-		"RoutedPipeline":  "new flow, routed (full pipeline)",
+		"Floor":          "redirect only (the floor)",
+		"L2Local":        "L2 local",
+		"L2RemoteGeneve": "L2 remote, Geneve encap",
+		"Routed":         "routed switch-router-switch",
+		"Flood8":         "flood to 8 ports",
+		// 64 flows in turn: each packet a flow-cache hit, a memo miss.
+		"L2LocalInterleaved":        "L2 local, 64 flows interleaved",
+		"L2RemoteGeneveInterleaved": "L2 remote, Geneve, 64 flows interleaved",
+		"L2LocalPipeline":           "new flow, L2 (full pipeline)",
+		"RoutedPipeline":            "new flow, routed (full pipeline)",
 	}
 	count := max(cfg.Reps, 1)
 	out, err := exec.Command("go", "test", "./loader", "-run", "^$", "-bench", "BenchmarkDatapath",
@@ -33,7 +36,8 @@ func perPacket(cfg config) []Row {
 	vals := parseBench(string(out))
 	var rows []Row
 	floor := vals["Floor"]
-	for _, k := range []string{"L2Local", "L2RemoteGeneve", "Routed", "Flood8", "L2LocalPipeline", "RoutedPipeline"} {
+	for _, k := range []string{"L2Local", "L2RemoteGeneve", "Routed", "L2LocalInterleaved", "L2RemoteGeneveInterleaved",
+		"Flood8", "L2LocalPipeline", "RoutedPipeline"} {
 		v := vals[k]
 		if len(v) == 0 {
 			continue
