@@ -56,7 +56,7 @@ type BPFDatapath struct {
 	ports    map[[2]uint32]maps.Port
 	binds    map[vifKey]binding // device binding -> port
 	lnErr    []string           // localnet ports that could not be bound, from the last Apply
-	mcast    map[[2]uint32]string
+	mcast    map[[2]uint32]mcastMembers
 	macs     map[maps.MACBindingKey]string // MAC binding -> MAC written
 	fdbs     map[fdbKey]uint32             // Southbound FDB row -> port written
 	portsec  map[[2]uint32]string          // (dp, port) -> port_security written
@@ -76,7 +76,15 @@ type BPFDatapath struct {
 	// reason), from the last Apply; they are skipped, the rest is installed.
 	Unsupported []string
 	stats       ApplyStats
-	stages      lflowStages // the compiler's errors and their stage names (lflowstage.go)
+	// portsIn are the State maps the ports, bindings, port security,
+	// multicast groups and MAC bindings were last written from, in full
+	// (zero: not since the last reset): the same maps again write nothing
+	portsIn portInputs
+	// byUUID: the ports' names by Port_Binding uuid, of the State's Ports
+	// map byUUIDOf
+	byUUID   map[string]string
+	byUUIDOf unsafe.Pointer
+	stages   lflowStages // the compiler's errors and their stage names (lflowstage.go)
 }
 
 // ApplyStats says what the last Apply did with the flows: lflows handed to
@@ -218,7 +226,8 @@ func (b *BPFDatapath) Cleanup(context.Context) error {
 // writes everything again.
 func (b *BPFDatapath) resetWritten() {
 	b.dps, b.ports, b.binds = map[uint32]uint32{}, map[[2]uint32]maps.Port{}, map[vifKey]binding{}
-	b.mcast, b.macs, b.portsec = map[[2]uint32]string{}, map[maps.MACBindingKey]string{}, map[[2]uint32]string{}
+	b.mcast, b.macs, b.portsec = map[[2]uint32]mcastMembers{}, map[maps.MACBindingKey]string{}, map[[2]uint32]string{}
+	b.portsIn = portInputs{}
 	b.fdbs = map[fdbKey]uint32{}
 	if b.tables == nil {
 		b.tables = map[maps.TableID]bool{}
@@ -259,12 +268,14 @@ func (b *BPFDatapath) Apply(ctx context.Context, s *State) error {
 }
 
 func (b *BPFDatapath) apply(s *State) error {
-	facts := newResolverFacts(s)
 	old := b.res.facts
+	if b.full {
+		old = nil
+	}
+	facts := newResolverFacts(s, old)
 	b.res.set(facts)
 	if b.full {
 		b.comp.InvalidateAll()
-		old = nil
 	}
 	if err := b.applyConfig(s); err != nil {
 		return err
@@ -272,10 +283,39 @@ func (b *BPFDatapath) apply(s *State) error {
 	if err := b.applyFlows(s, old, facts); err != nil {
 		return err
 	}
-	if err := b.applyPorts(s, facts); err != nil {
-		return err
+	in := portInputsOf(s, b.underlay)
+	if b.full || !in.same(&b.portsIn) || len(b.lnErr) > 0 || len(b.neighErr) > 0 {
+		b.portsIn = portInputs{}
+		if err := b.applyPorts(s, facts); err != nil {
+			return err
+		}
+		b.portsIn = in
 	}
 	return b.applyFDB(s)
+}
+
+// portInputs identify what applyPorts reads: the State's maps (by
+// identity: the controller hands the same maps while their rows are the
+// same, and a State is never modified), this chassis and the underlay.
+type portInputs struct {
+	ports, localPorts, portChassis, remoteChassis, datapaths unsafe.Pointer
+	mcast, macs, staticMACs                                  unsafe.Pointer
+	bridgeMappings                                           map[string]string
+	chassis, underlay                                        string
+}
+
+func portInputsOf(s *State, underlay string) portInputs {
+	return portInputs{ports: mapPointer(s.Ports), localPorts: mapPointer(s.LocalPorts), portChassis: mapPointer(s.PortChassis),
+		remoteChassis: mapPointer(s.RemoteChassis), datapaths: mapPointer(s.Datapaths), mcast: mapPointer(s.MulticastGroups),
+		macs: mapPointer(s.MACBindings), staticMACs: mapPointer(s.StaticMACBindings),
+		bridgeMappings: s.BridgeMappings, chassis: s.Chassis, underlay: underlay}
+}
+
+func (p *portInputs) same(o *portInputs) bool {
+	return p.ports != nil && p.ports == o.ports && p.localPorts == o.localPorts && p.portChassis == o.portChassis &&
+		p.remoteChassis == o.remoteChassis && p.datapaths == o.datapaths && p.mcast == o.mcast && p.macs == o.macs &&
+		p.staticMACs == o.staticMACs && p.chassis == o.chassis && p.underlay == o.underlay &&
+		mapsEqual(p.bridgeMappings, o.bridgeMappings)
 }
 
 // invalidate tells the compiler which names changed meaning.
@@ -283,28 +323,38 @@ func (b *BPFDatapath) invalidate(old, nw *resolverFacts) {
 	if old == nil {
 		return
 	}
-	for name, v := range nw.ports {
-		if o, ok := old.ports[name]; !ok || o != v {
-			b.comp.InvalidatePort(name)
+	// Facts taken over from the previous pass (newResolverFacts) are the
+	// same maps: nothing in them changed meaning.
+	if mapPointer(nw.ports) != mapPointer(old.ports) {
+		for name, v := range nw.ports {
+			if o, ok := old.ports[name]; !ok || o != v {
+				b.comp.InvalidatePort(name)
+			}
+		}
+		for name := range old.ports {
+			if _, ok := nw.ports[name]; !ok {
+				b.comp.InvalidatePort(name)
+			}
 		}
 	}
-	for name := range old.ports {
-		if _, ok := nw.ports[name]; !ok {
-			b.comp.InvalidatePort(name)
+	if mapPointer(nw.resident) != mapPointer(old.resident) {
+		for name, v := range nw.resident {
+			if old.resident[name] != v {
+				b.comp.InvalidateChassisResident(name)
+			}
+		}
+		for name := range old.resident {
+			if !nw.resident[name] {
+				b.comp.InvalidateChassisResident(name)
+			}
 		}
 	}
-	for name, v := range nw.resident {
-		if old.resident[name] != v {
-			b.comp.InvalidateChassisResident(name)
-		}
+	if mapPointer(nw.addrSets) != mapPointer(old.addrSets) {
+		diffSets(old.addrSets, nw.addrSets, b.comp.InvalidateAddressSet)
 	}
-	for name := range old.resident {
-		if !nw.resident[name] {
-			b.comp.InvalidateChassisResident(name)
-		}
+	if mapPointer(nw.portGroups) != mapPointer(old.portGroups) {
+		diffSets(old.portGroups, nw.portGroups, b.comp.InvalidatePortGroup)
 	}
-	diffSets(old.addrSets, nw.addrSets, b.comp.InvalidateAddressSet)
-	diffSets(old.portGroups, nw.portGroups, b.comp.InvalidatePortGroup)
 	invalidateTemplateVars(b.comp, old.templates, nw.templates)
 	for k, v := range nw.mcast {
 		if o, ok := old.mcast[k]; !ok || o != v {
@@ -320,7 +370,7 @@ func (b *BPFDatapath) invalidate(old, nw *resolverFacts) {
 
 func diffSets(old, nw map[string][]string, inval func(string)) {
 	for n, v := range nw {
-		if o, ok := old[n]; !ok || strings.Join(o, ",") != strings.Join(v, ",") {
+		if o, ok := old[n]; !ok || !slices.Equal(o, v) {
 			inval(n)
 		}
 	}
@@ -936,10 +986,14 @@ func remoteIP(s *State, port string) (netip.Addr, bool) {
 // (local devices, patch and localport ports) and the remote chassis that
 // have members.
 func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]uint32]maps.Port) error {
-	byUUID := make(map[string]string, len(s.Ports))
-	for name, pb := range s.Ports {
-		byUUID[pb.UUID] = name
+	if p := mapPointer(s.Ports); p != b.byUUIDOf {
+		b.byUUID = make(map[string]string, len(s.Ports))
+		for name, pb := range s.Ports {
+			b.byUUID[pb.UUID] = name
+		}
+		b.byUUIDOf = p
 	}
+	byUUID := b.byUUID
 	wanted := map[[2]uint32]bool{}
 	for _, mg := range s.MulticastGroups {
 		dp, ok := f.dpKey[mg.Datapath]
@@ -970,14 +1024,13 @@ func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]ui
 		sort.Slice(rem, func(i, j int) bool { return rem[i].Less(rem[j]) })
 		k := [2]uint32{dp, uint32(mg.TunnelKey)}
 		wanted[k] = true
-		sig := fmt.Sprint(local, rem)
-		if old, ok := b.mcast[k]; ok && old == sig {
+		if old, ok := b.mcast[k]; ok && slices.Equal(old.local, local) && slices.Equal(old.remote, rem) {
 			continue
 		}
 		if err := b.st.SetMulticastGroup(dp, uint32(mg.TunnelKey), local, rem); err != nil {
 			return err
 		}
-		b.mcast[k] = sig
+		b.mcast[k] = mcastMembers{local, rem}
 	}
 	for k := range b.mcast {
 		if !wanted[k] {
@@ -988,6 +1041,12 @@ func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]ui
 		}
 	}
 	return b.applyMACBindings(s, f)
+}
+
+// mcastMembers are what a multicast group entry was written with.
+type mcastMembers struct {
+	local  []uint32
+	remote []netip.Addr
 }
 
 // applyMACBindings writes the MAC_Binding rows of the local datapaths that
@@ -1106,13 +1165,70 @@ type resolverFacts struct {
 	resident   map[string]bool
 	routers    map[uint32]bool
 	templates  map[string]string // this chassis' template variables (read only)
+	src        factSources
 }
 
-func newResolverFacts(s *State) *resolverFacts {
-	f := &resolverFacts{dpKey: make(map[string]uint32, len(s.Datapaths)), ports: make(map[string]portKey, len(s.Ports)),
-		mcast:    make(map[mcKey]uint32, len(s.MulticastGroups)),
-		addrSets: map[string][]string{}, portGroups: map[string][]string{}, resident: map[string]bool{},
-		routers: map[uint32]bool{}, templates: s.TemplateVars}
+// factSources are the State maps the facts were derived from.
+type factSources struct {
+	datapaths, ports, portChassis, mcast, addrSets, portGroups unsafe.Pointer
+	chassis                                                    string
+}
+
+// newResolverFacts derives the compiler's facts from s, taking over the
+// parts of old (the previous pass') whose State maps s still has: the
+// controller hands the same maps while their rows are the same, and walking
+// 10,000 ports a pass for nothing costs more than the rest of a small pass.
+func newResolverFacts(s *State, old *resolverFacts) *resolverFacts {
+	src := factSources{datapaths: mapPointer(s.Datapaths), ports: mapPointer(s.Ports), portChassis: mapPointer(s.PortChassis),
+		mcast: mapPointer(s.MulticastGroups), addrSets: mapPointer(s.AddressSets), portGroups: mapPointer(s.PortGroups),
+		chassis: s.Chassis}
+	f := &resolverFacts{templates: s.TemplateVars, src: src}
+	if old == nil {
+		old = &resolverFacts{}
+	}
+	if o := old.src; o.datapaths == src.datapaths && o.ports == src.ports && o.portChassis == src.portChassis &&
+		o.chassis == src.chassis && old.ports != nil {
+		f.dpKey, f.routers, f.ports, f.resident = old.dpKey, old.routers, old.ports, old.resident
+	} else {
+		f.newPorts(s)
+	}
+	if old.src.mcast == src.mcast && old.src.datapaths == src.datapaths && old.mcast != nil && f.dpKey != nil && mapPointer(f.dpKey) == mapPointer(old.dpKey) {
+		f.mcast = old.mcast
+	} else {
+		f.mcast = make(map[mcKey]uint32, len(s.MulticastGroups))
+		for _, mg := range s.MulticastGroups {
+			if dp, ok := f.dpKey[mg.Datapath]; ok {
+				f.mcast[mcKey{dp, mg.Name}] = uint32(mg.TunnelKey)
+			}
+		}
+	}
+	if old.src.addrSets == src.addrSets && old.addrSets != nil {
+		f.addrSets = old.addrSets
+	} else {
+		f.addrSets = map[string][]string{}
+		for _, as := range s.AddressSets {
+			a := append([]string(nil), as.Addresses...)
+			sort.Strings(a)
+			f.addrSets[as.Name] = a
+		}
+	}
+	if old.src.portGroups == src.portGroups && old.portGroups != nil {
+		f.portGroups = old.portGroups
+	} else {
+		f.portGroups = map[string][]string{}
+		for _, pg := range s.PortGroups {
+			p := append([]string(nil), pg.Ports...)
+			sort.Strings(p)
+			f.portGroups[pg.Name] = p
+		}
+	}
+	return f
+}
+
+// newPorts derives the datapath and port facts.
+func (f *resolverFacts) newPorts(s *State) {
+	f.dpKey, f.ports = make(map[string]uint32, len(s.Datapaths)), make(map[string]portKey, len(s.Ports))
+	f.resident, f.routers = map[string]bool{}, map[uint32]bool{}
 	for key, dp := range s.Datapaths {
 		f.dpKey[dp.UUID] = uint32(key)
 		if dp.ExternalIDs["logical-router"] != "" {
@@ -1127,22 +1243,6 @@ func newResolverFacts(s *State) *resolverFacts {
 			f.resident[name] = true
 		}
 	}
-	for _, mg := range s.MulticastGroups {
-		if dp, ok := f.dpKey[mg.Datapath]; ok {
-			f.mcast[mcKey{dp, mg.Name}] = uint32(mg.TunnelKey)
-		}
-	}
-	for _, as := range s.AddressSets {
-		a := append([]string(nil), as.Addresses...)
-		sort.Strings(a)
-		f.addrSets[as.Name] = a
-	}
-	for _, pg := range s.PortGroups {
-		p := append([]string(nil), pg.Ports...)
-		sort.Strings(p)
-		f.portGroups[pg.Name] = p
-	}
-	return f
 }
 
 func (r *stateResolver) set(f *resolverFacts) { r.facts = f }

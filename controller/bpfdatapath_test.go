@@ -60,7 +60,7 @@ func TestResolverNoneIsPortZero(t *testing.T) {
 		},
 	}
 	res := &stateResolver{}
-	res.set(newResolverFacts(s))
+	res.set(newResolverFacts(s, nil))
 	comp := pipeline.NewCompiler(res)
 	comp.UpsertBatch([]pipeline.LogicalFlow{{UUID: "l2-unknown", Datapaths: []uint32{3}, Pipeline: pipeline.Ingress,
 		Table: 26, Priority: 50, Match: `outport == "none"`, Actions: `outport = "_MC_unknown"; output;`}})
@@ -107,7 +107,7 @@ func TestPrivilegedAdapterPortSecurity(t *testing.T) {
 	}
 	apply := func() {
 		t.Helper()
-		if err := b.applyPortSecurity(s, newResolverFacts(s)); err != nil {
+		if err := b.applyPortSecurity(s, newResolverFacts(s, nil)); err != nil {
 			t.Fatal(err)
 		}
 	}

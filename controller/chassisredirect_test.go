@@ -38,7 +38,7 @@ func TestPrivilegedApplyPortsChassisRedirect(t *testing.T) {
 	}
 	apply := func() {
 		t.Helper()
-		if err := b.applyPorts(s, newResolverFacts(s)); err != nil {
+		if err := b.applyPorts(s, newResolverFacts(s, nil)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
@@ -60,9 +61,10 @@ type Options struct {
 	OVSCompat bool
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
-	// FullApply, if set, is called before (start true) and after (false)
-	// each Apply that rebuilds the whole datapath state (a recompute, the
-	// first pass): a burst of allocation the daemon may want to run under
+	// FullApply, if set, is called before (start true) each Apply that
+	// rebuilds the whole datapath state (a recompute, the first pass), and
+	// once the pass that made it is over (false), after its readiness and
+	// nb_cfg writes: a burst of allocation the daemon may want to run under
 	// another garbage collector setting than the small passes.
 	FullApply func(start bool)
 }
@@ -102,6 +104,11 @@ type Controller struct {
 	// down, though the view still shows them as before the claim.
 	justClaimed map[string]bool
 	lastBuilt   *builtState // what the previous State was built from
+	// decided are the previous pass' binding decisions and local
+	// datapaths, reused while their inputs are the same (a pass after one
+	// of our own writes, an nb_cfg bump, a flow change)
+	decided   *decisions
+	published publishedKey // what the status' port list was made from
 
 	mu     sync.Mutex
 	status Status
@@ -514,6 +521,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 	}
 	c.nd.want(wanted)
+	links := c.nd.generation() // before the lookups: a change after them is a change for the next pass
 	for i := range vifs {
 		vifs[i].Ifindex, vifs[i].Up = c.nd.lookup(vifs[i].Ifname)
 	}
@@ -526,6 +534,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 				"iface-id", d.IfaceID, "ignored", d.Ifname, "bound", byID[d.IfaceID].Ifname)
 		}
 	}
+	vifsSame := maps.Equal(byID, c.prevVIFs)
 	c.prevVIFs = byID
 
 	// Southbound connection, with the monitor following the local scope.
@@ -593,17 +602,23 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	in := &BindInput{Self: Self{UUID: reg.chassisUUID, Name: cfg.SystemID, Hostname: cfg.Hostname},
 		Chassis: view.chassis, VIFs: byID, BridgeMappings: cfg.BridgeMappings,
 		GatewayChassis: view.gateways, HAGroups: view.haGroups, HAChassis: view.haChassis, Ports: view.ports}
-	roles := map[string]Role{}
-	reasons := map[string]string{}
-	for name, pb := range view.ports {
-		roles[name], reasons[name] = Decide(pb, in)
+	c.mu.Lock()
+	rebuild := c.forceApply
+	c.mu.Unlock()
+	if rebuild {
+		// A recompute derives everything from the Southbound view again
+		// and reuses nothing of earlier passes, so that it checks what
+		// they reused (tests/incremental compares the two).
+		c.decided, c.lastBuilt = nil, nil
 	}
+	d := c.decide(view, in, cfg, vifsSame)
+	roles, reasons := d.roles, d.reasons
 	if err := c.claimAndRelease(ctx, sb, view, roles); err != nil {
 		return err
 	}
 
 	// Local datapaths decide what is monitored next.
-	local, missing := LocalDatapaths(view.ports, roles)
+	local, missing := d.local, d.missing
 	next := MonitorScope{All: cfg.MonitorAll, Chassis: cfg.SystemID, ChassisUUID: reg.chassisUUID}
 	for dp := range local {
 		next.Datapath = append(next.Datapath, dp)
@@ -637,8 +652,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		return nil
 	}
 
-	state := buildState(cfg, view, local, roles, byID, c.lastBuilt)
-	c.lastBuilt = &builtState{view: view, local: local, state: state}
+	prevBuilt := c.lastBuilt
+	if prevBuilt != nil && (prevBuilt.decided != d || prevBuilt.links != links) {
+		prevBuilt = &builtState{view: prevBuilt.view, local: prevBuilt.local, state: prevBuilt.state, portsStale: true}
+	}
+	state := buildState(cfg, view, local, roles, byID, prevBuilt)
+	c.lastBuilt = &builtState{view: view, local: local, state: state, decided: d, links: links}
 	c.publishPorts(view, roles, reasons, byID, len(local))
 	if c.opts.Datapath == nil {
 		c.mu.Lock() // nothing to recompute: do not keep a recompute waiting
@@ -660,11 +679,13 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	full := state.Full || c.appliedNbCfg < 0 // the datapath's first apply rebuilds too
 	if full && c.opts.FullApply != nil {
 		c.opts.FullApply(true)
+		// Back at the end of the pass: what the daemon does then (a
+		// collection, returning the garbage to the system: 100-300 ms at
+		// the reference scale) must not delay the readiness and nb_cfg
+		// writes that follow the Apply.
+		defer c.opts.FullApply(false)
 	}
 	err = c.opts.Datapath.Apply(ctx, state)
-	if full && c.opts.FullApply != nil {
-		c.opts.FullApply(false)
-	}
 	var applied any
 	if st, ok := c.opts.Datapath.(interface{ LastApply() ApplyStats }); ok {
 		applied = st.LastApply()
@@ -871,9 +892,22 @@ func (c *Controller) claimAndRelease(ctx context.Context, sb client.Client, v *s
 	c.justClaimed = map[string]bool{}
 	var claims []ovsdb.Operation
 	var claimed []string
-	names := make([]string, 0, len(roles))
-	for n := range roles {
-		names = append(names, n)
+	// Only the ports with something to do are sorted (all of them were:
+	// 10,000 names a pass at the reference scale).
+	var names []string
+	for n, r := range roles {
+		pb := v.ports[n]
+		mine := pb.Chassis != nil && *pb.Chassis == self
+		additional := contains(pb.AdditionalChassis, self)
+		switch {
+		case r == RoleMain && mine, r == RoleAdditional && additional:
+		case r != RoleMain && r != RoleAdditional && !mine && !additional:
+			if r == RoleNone {
+				c.throttle.Forget(n) // someone else holds it now and we do not want it
+			}
+		default:
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	var errs []error
@@ -960,6 +994,42 @@ func (c *Controller) claimAndRelease(ctx context.Context, sb client.Client, v *s
 	return errors.Join(errs...)
 }
 
+// decisions are a pass' binding decisions and what follows from them
+// alone: the roles and reasons of every port, and the local datapaths.
+type decisions struct {
+	view           *sbView
+	self           Self
+	bridgeMappings map[string]string
+	roles          map[string]Role
+	reasons        map[string]string
+	local          map[string]bool
+	missing        []string
+}
+
+// decideTables are the Southbound tables Decide and LocalDatapaths read.
+var decideTables = []string{sbdb.PortBindingTable, sbdb.ChassisTable, sbdb.GatewayChassisTable,
+	sbdb.HAChassisGroupTable, sbdb.HAChassisTable}
+
+// decide takes each port's binding decision and the local datapaths, or
+// reuses the previous pass' when nothing they read changed: at 10,000
+// ports a walk costs milliseconds, and most passes (after our own writes,
+// an nb_cfg bump, a flow change) change none of it.
+func (c *Controller) decide(v *sbView, in *BindInput, cfg *Config, vifsSame bool) *decisions {
+	if p := c.decided; p != nil && vifsSame && p.self == in.Self && maps.Equal(p.bridgeMappings, cfg.BridgeMappings) &&
+		v.unchanged(p.view, decideTables...) {
+		p.view = v
+		return p
+	}
+	d := &decisions{view: v, self: in.Self, bridgeMappings: cfg.BridgeMappings,
+		roles: make(map[string]Role, len(v.ports)), reasons: make(map[string]string, len(v.ports))}
+	for name, pb := range v.ports {
+		d.roles[name], d.reasons[name] = Decide(pb, in)
+	}
+	d.local, d.missing = LocalDatapaths(v.ports, d.roles)
+	c.decided = d
+	return d
+}
+
 func (c *Controller) chassisName(v *sbView, uuid string) string {
 	if ch, ok := v.chassis[uuid]; ok {
 		return ch.Name
@@ -974,61 +1044,35 @@ type builtState struct {
 	view  *sbView
 	local map[string]bool
 	state *State
+	// decided and links (the netdev generation) the ports' maps were
+	// built with; portsStale: they differ from this pass', rebuild them
+	decided    *decisions
+	links      uint64
+	portsStale bool
 }
 
 // buildState assembles what the datapath needs for the local datapaths.
 // Maps taken from prev are shared, never modified: a State is read only.
 func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF, prev *builtState) *State {
-	s := &State{NbCfg: v.global.NbCfg, Chassis: cfg.SystemID, EncapIPs: cfg.EncapIPs, BridgeMappings: cfg.BridgeMappings,
-		Datapaths: make(map[int]*sbdb.DatapathBinding, len(local)), Ports: make(map[string]*sbdb.PortBinding, len(v.ports)),
-		LocalPorts: map[string]LocalPort{}, RemoteChassis: map[string]string{}, PortChassis: make(map[string]string, len(v.ports))}
+	s := &State{NbCfg: v.global.NbCfg, Chassis: cfg.SystemID, EncapIPs: cfg.EncapIPs, BridgeMappings: cfg.BridgeMappings}
 	var pv *sbView
 	if prev != nil && boolMapsEqual(prev.local, local) {
 		pv = prev.view
 	}
 	reuse := func(tables ...string) bool { return pv != nil && v.unchanged(pv, tables...) }
 	localKeys := map[int]bool{}
-	for uuid := range local {
-		if dp, ok := v.datapaths[uuid]; ok {
-			s.Datapaths[dp.TunnelKey] = dp
-			localKeys[dp.TunnelKey] = true
+	// The ports' maps: the previous pass' while what they are made of is
+	// the same (the binding decisions, the VIFs and their links, and the
+	// rows below), so that the datapath sees them unchanged too.
+	if prev != nil && !prev.portsStale && prev.state.Chassis == cfg.SystemID &&
+		reuse(sbdb.PortBindingTable, sbdb.ChassisTable, sbdb.EncapTable, sbdb.DatapathBindingTable) {
+		s.Datapaths, s.Ports, s.LocalPorts = prev.state.Datapaths, prev.state.Ports, prev.state.LocalPorts
+		s.RemoteChassis, s.PortChassis = prev.state.RemoteChassis, prev.state.PortChassis
+		for key := range s.Datapaths {
+			localKeys[key] = true
 		}
-	}
-	for name, pb := range v.ports {
-		if !local[pb.Datapath] {
-			continue
-		}
-		s.Ports[name] = pb
-		if pb.Chassis != nil {
-			if ch, ok := v.chassis[*pb.Chassis]; ok {
-				s.PortChassis[name] = ch.Name
-				if ch.Name != cfg.SystemID {
-					for _, e := range ch.Encaps {
-						if enc, ok := v.encaps[e]; ok && enc.Type == sbdb.EncapTypeGeneve {
-							s.RemoteChassis[ch.Name] = enc.IP
-							break
-						}
-					}
-				}
-			}
-		}
-		r := roles[name]
-		if r == RoleNone {
-			continue
-		}
-		lp := LocalPort{LogicalPort: name, Type: pb.Type}
-		vifName := name
-		if pb.ParentPort != nil && *pb.ParentPort != "" {
-			vifName = *pb.ParentPort
-			lp.Parent = vifName
-			if pb.Tag != nil {
-				lp.Tag = *pb.Tag
-			}
-		}
-		if vif, ok := vifs[vifName]; ok {
-			lp.Ifname, lp.Ifindex, lp.Up = vif.Ifname, vif.Ifindex, vif.Up
-		}
-		s.LocalPorts[name] = lp
+	} else {
+		buildPorts(s, cfg, v, local, roles, vifs, localKeys)
 	}
 	if reuse(sbdb.LogicalFlowTable, sbdb.LogicalDPGroupTable) {
 		s.Flows, s.DPGroups = prev.state.Flows, prev.state.DPGroups
@@ -1091,6 +1135,55 @@ func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]
 	s.StaticMACBindings = localStaticMACBindings(v, local, prev, reuse(sbdb.StaticMACBindingTable))
 	s.TemplateVars = chassisTemplateVars(v, cfg.SystemID)
 	return s
+}
+
+// buildPorts fills the State's maps of ports and datapaths (and the local
+// datapaths' tunnel keys).
+func buildPorts(s *State, cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF, localKeys map[int]bool) {
+	s.Datapaths, s.Ports = make(map[int]*sbdb.DatapathBinding, len(local)), make(map[string]*sbdb.PortBinding, len(v.ports))
+	s.LocalPorts, s.RemoteChassis, s.PortChassis = map[string]LocalPort{}, map[string]string{}, make(map[string]string, len(v.ports))
+	for uuid := range local {
+		if dp, ok := v.datapaths[uuid]; ok {
+			s.Datapaths[dp.TunnelKey] = dp
+			localKeys[dp.TunnelKey] = true
+		}
+	}
+	for name, pb := range v.ports {
+		if !local[pb.Datapath] {
+			continue
+		}
+		s.Ports[name] = pb
+		if pb.Chassis != nil {
+			if ch, ok := v.chassis[*pb.Chassis]; ok {
+				s.PortChassis[name] = ch.Name
+				if ch.Name != cfg.SystemID {
+					for _, e := range ch.Encaps {
+						if enc, ok := v.encaps[e]; ok && enc.Type == sbdb.EncapTypeGeneve {
+							s.RemoteChassis[ch.Name] = enc.IP
+							break
+						}
+					}
+				}
+			}
+		}
+		r := roles[name]
+		if r == RoleNone {
+			continue
+		}
+		lp := LocalPort{LogicalPort: name, Type: pb.Type}
+		vifName := name
+		if pb.ParentPort != nil && *pb.ParentPort != "" {
+			vifName = *pb.ParentPort
+			lp.Parent = vifName
+			if pb.Tag != nil {
+				lp.Tag = *pb.Tag
+			}
+		}
+		if vif, ok := vifs[vifName]; ok {
+			lp.Ifname, lp.Ifindex, lp.Up = vif.Ifname, vif.Ifindex, vif.Up
+		}
+		s.LocalPorts[name] = lp
+	}
 }
 
 func boolMapsEqual(a, b map[string]bool) bool {

@@ -776,3 +776,50 @@ func TestContainerLocalportAndGatewayPorts(t *testing.T) {
 		return ""
 	})
 }
+
+// A pass that changes nothing the ports are made of (an nb_cfg bump) hands
+// the datapath the very maps of the previous State, so the datapath can
+// skip its ports phase; a new port, or a VIF naming another port, makes
+// new ones holding the change.
+func TestPassReusesUnchangedPortMaps(t *testing.T) {
+	c := startCentral(t)
+	dp := &recordingDatapath{}
+	hv := startChassis(t, c, "hv1", "192.0.2.10", dp)
+	mustNB(t, c, "ls-add", "sw0", "--", "lsp-add", "sw0", "lp1", "--", "lsp-add", "sw0", "lp2")
+	mustVSCtl(t, hv.ovs, "add-port", "br-int", "lo", "--", "set", "Interface", "lo", "external_ids:iface-id=lp1")
+	eventually(t, "lp1 on its netdev", func() string {
+		if s := dp.last(); s == nil || s.LocalPorts["lp1"].Ifindex == 0 {
+			return "not yet"
+		}
+		return ""
+	})
+	mustNB(t, c, "--wait=hv", "sync")
+	before := dp.last()
+	mustNB(t, c, "--wait=hv", "sync")
+	after := dp.last()
+	if after == before || after.NbCfg <= before.NbCfg {
+		t.Fatalf("no new State for the nb_cfg bump (nb_cfg %d then %d)", before.NbCfg, after.NbCfg)
+	}
+	if mapPointer(after.Ports) != mapPointer(before.Ports) || mapPointer(after.LocalPorts) != mapPointer(before.LocalPorts) ||
+		mapPointer(after.PortChassis) != mapPointer(before.PortChassis) || mapPointer(after.Datapaths) != mapPointer(before.Datapaths) {
+		t.Errorf("an nb_cfg bump rebuilt the ports' maps")
+	}
+
+	mustNB(t, c, "--wait=hv", "lsp-add", "sw0", "lp3")
+	s := dp.last()
+	if _, ok := s.Ports["lp3"]; !ok || mapPointer(s.Ports) == mapPointer(after.Ports) {
+		t.Fatalf("a new port is not in the State's ports (%d ports)", len(s.Ports))
+	}
+
+	mustVSCtl(t, hv.ovs, "set", "Interface", "lo", "external_ids:iface-id=lp2")
+	eventually(t, "lp2 on the netdev, lp1 off it", func() string {
+		s := dp.last()
+		if s.LocalPorts["lp2"].Ifindex == 0 {
+			return "lp2 not local"
+		}
+		if _, ok := s.LocalPorts["lp1"]; ok {
+			return "lp1 still local"
+		}
+		return ""
+	})
+}

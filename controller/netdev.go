@@ -21,7 +21,10 @@ type netdevs struct {
 	// milliseconds at scale, and a VIF's veth is made, and set up, before
 	// its Interface row names it). nil: every change calls changed.
 	wanted map[string]bool
-	done   chan struct{}
+	// gen counts the changes of wanted links (and relists): a pass that
+	// sees the same count may reuse what it derived from them.
+	gen  uint64
+	done chan struct{}
 }
 
 type netdev struct {
@@ -80,6 +83,7 @@ func (n *netdevs) subscribe(ns *netns.NsHandle, changed func()) (chan netlink.Li
 	}
 	n.mu.Lock()
 	n.byName = map[string]netdev{}
+	n.gen++
 	n.mu.Unlock()
 	for _, l := range links {
 		n.set(l, false)
@@ -129,12 +133,22 @@ func (n *netdevs) set(l netlink.Link, deleted bool) bool {
 			wanted = wanted || n.wanted[name]
 		}
 	}
+	if wanted {
+		n.gen++
+	}
 	if deleted {
 		delete(n.byName, a.Name)
 		return wanted
 	}
 	n.byName[a.Name] = netdev{index: a.Index, up: a.Flags&unix.IFF_UP != 0 && a.OperState != netlink.OperDown}
 	return wanted
+}
+
+// generation is the count of wanted link changes so far.
+func (n *netdevs) generation() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.gen
 }
 
 // want sets the names whose changes call changed. A pass sets it before

@@ -3,6 +3,7 @@ package controller
 import (
 	"sort"
 	"time"
+	"unsafe"
 )
 
 // Status is what `ovnbpfctl status`, `ports` and `connection-status` show.
@@ -74,6 +75,17 @@ func (c *Controller) setStatus(f func(*Status)) {
 // publishPorts records the ports that matter here: those with a role, and
 // those named by a local interface (to show why they are not bound).
 func (c *Controller) publishPorts(v *sbView, roles map[string]Role, reasons map[string]string, vifs map[string]VIF, nLocal int) {
+	// The same decisions (so the same VIFs) over the same rows: the same
+	// list (a walk of every port at scale).
+	key := publishedKey{roles: mapPointer(roles), ports: mapPointer(v.ports), chassis: mapPointer(v.chassis), self: c.reg.chassisUUID}
+	if key == c.published {
+		c.setStatus(func(s *Status) {
+			s.NbCfg = v.global.NbCfg
+			s.LocalDatapaths = nLocal
+		})
+		return
+	}
+	c.published = key
 	var ps []PortStatus
 	for name, pb := range v.ports {
 		vif, named := vifs[name]
@@ -97,4 +109,10 @@ func (c *Controller) publishPorts(v *sbView, roles map[string]Role, reasons map[
 		s.NbCfg = v.global.NbCfg
 		s.LocalDatapaths = nLocal
 	})
+}
+
+// publishedKey identifies what the published port list was made from.
+type publishedKey struct {
+	roles, ports, chassis unsafe.Pointer
+	self                  string
 }

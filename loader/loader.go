@@ -164,13 +164,16 @@ const DefaultLflowCapacity = 131072
 
 // Capacity sizes the maps that grow with the logical flows for n of them, in
 // the proportions of bpf/lib/maps.h: per lflow a counter and a name, 8
-// classifier entries, 2 wide ones and 2 op slots, and a logical port per 2
-// lflows (northd writes about 4 per port). A size other than the pinned one
-// starts the maps afresh (Datapath.Replaced).
+// classifier entries, 2 wide ones and 2 op slots, and a logical port and a
+// subtable mask per 2 lflows (northd writes about 4 lflows per port; a
+// changed table holds its old and new masks until the swap, so a recompute
+// that rewrites every table needs twice those in use: at 1000 x 100 more
+// than the default 65,536). A size other than the pinned one starts the
+// maps afresh (Datapath.Replaced).
 func Capacity(n uint32) map[string]uint32 {
 	return map[string]uint32{
 		"ovnbpf_lflows": n, "ovnbpf_lfnames": n,
 		"ovnbpf_rules": 8 * n, "ovnbpf_rules_w": 2 * n, "ovnbpf_ops": 2 * n,
-		"ovnbpf_ports": n / 2,
+		"ovnbpf_ports": n / 2, "ovnbpf_masks": n / 2,
 	}
 }

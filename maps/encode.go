@@ -316,18 +316,6 @@ type slotContent struct {
 	conj   []DatapathOvnbpfConjRef
 }
 
-func (c *slotContent) equal(o *slotContent) bool {
-	if c.prio != o.prio || c.action != o.action || c.lflow != o.lflow || c.opsSum != o.opsSum || len(c.conj) != len(o.conj) {
-		return false
-	}
-	for i := range c.conj {
-		if c.conj[i] != o.conj[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // digest is a 128-bit hash (two independently seeded 64-bit ones): what is
 // remembered of installed contents in place of the contents. Seeds are per
 // process; digests of what the maps hold are recomputed when they are read

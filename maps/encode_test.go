@@ -90,10 +90,11 @@ func TestSubtablePrecheck(t *testing.T) {
 		t.Fatalf("subtables %d, errors %v", len(subs), errs)
 	}
 	for _, ds := range subs {
-		st := &subtableState{mask: ds.mask, slots: map[[maskWords]uint64]*installedSlot{}}
+		st := &subtableState{mask: ds.mask, entries: newEntries(ds.mask, len(ds.slots))}
 		for w := range ds.slots {
-			st.slots[w] = &installedSlot{}
+			st.add(&w, installedSlot{}, nil)
 		}
+		st.seal()
 		word, mask, value := st.precheck()
 		if mask == 0 {
 			t.Fatal("no precheck for rules that share eth.type and most of arp.tpa")

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 
@@ -44,9 +45,12 @@ type Installer struct {
 	// average (next;, output;, the same port's actions on many matches).
 	progByStart map[uint32]*opProg
 	progBySum   map[digest]*opProg
-	lflows      map[string]uint32
-	lflowNames  []string
-	digester    ruleDigester
+	// oddSums are the digests of installed ranges no counted program
+	// stands for (read back from pins where two ranges share a start)
+	oddSums    map[opRange]digest
+	lflows     map[string]uint32
+	lflowNames []string
+	digester   ruleDigester
 
 	// released by the previous apply: freed/deleted by the next one
 	deferredRules     []ruleKey
@@ -60,25 +64,38 @@ type Installer struct {
 }
 
 type tableState struct {
-	subtables map[maskShape]*subtableState
+	// subtables: a few per table (a map keyed by the 112-byte shape cost
+	// more than the subtables at the reference scale's 2,000 tables)
+	subtables []*subtableState
 	desc      uint32 // index of its subtable list in ovnbpf_tables
-	list      DatapathOvnbpfTable
+	listSum   digest // of the list written there
 	// sum is the digest of the rules the table was installed from, when
 	// they all were (summed): the same rules again are skipped unencoded.
 	sum    digest
 	summed bool
 }
 
+// subtable returns the table's subtable of one shape, or nil.
+func (ts *tableState) subtable(shape maskShape) *subtableState {
+	for _, st := range ts.subtables {
+		if shapeOf(st.mask) == shape {
+			return st
+		}
+	}
+	return nil
+}
+
+// listDigest identifies a subtable list (the struct is zeroed before its
+// fields are set, so its bytes are a function of them).
+func listDigest(l *DatapathOvnbpfTable) digest {
+	return digestBytes(unsafe.Slice((*byte)(unsafe.Pointer(l)), unsafe.Sizeof(*l)))
+}
+
 type subtableState struct {
 	id      uint32
 	maxPrio uint16
 	mask    DatapathOvnbpfMask
-	slots   map[[maskWords]uint64]*installedSlot
-}
-
-type installedSlot struct {
-	content slotContent
-	ops     opRange
+	entries
 }
 
 type opRange struct{ start, n uint32 }
@@ -118,16 +135,42 @@ func (in *Installer) acquireOps(sum digest, ops []DatapathOvnbpfOp, idx *[]uint3
 	return r, nil
 }
 
+// opsSum is the digest of an installed entry's op program (zero for
+// none, as digestOps).
+func (in *Installer) opsSum(s *installedSlot) digest {
+	if !s.action || s.ops.n == 0 {
+		return digest{}
+	}
+	if p := in.progByStart[s.ops.start]; p != nil && p.r == s.ops {
+		return p.sum
+	}
+	return in.oddSums[s.ops]
+}
+
 // canonical reports whether an installed entry uses the shared range of
 // its program. One that does not (pins written before programs were
 // shared) is written again, pointing at the shared range, and its own
 // range is freed: the op array is compacted as the tables are re-applied.
 func (in *Installer) canonical(s *installedSlot) bool {
-	if !s.content.action || s.ops.n == 0 {
+	if !s.action || s.ops.n == 0 {
 		return true
 	}
-	p := in.progBySum[s.content.opsSum]
+	p := in.progBySum[in.opsSum(s)]
 	return p == nil || p.r == s.ops
+}
+
+// sameSlot reports whether entry i of st holds what c describes.
+func (in *Installer) sameSlot(c *slotContent, st *subtableState, i int) bool {
+	s := &st.slots[i]
+	if c.prio != s.prio || c.action != s.action || int(s.nconj) != len(c.conj) || c.lflow != in.LflowName(s.lflow) {
+		return false
+	}
+	for j, r := range st.conjOf(i) {
+		if c.conj[j] != r {
+			return false
+		}
+	}
+	return c.opsSum == in.opsSum(s)
 }
 
 // releaseOps drops a reference to the program at r, freeing the range
@@ -137,8 +180,9 @@ func (in *Installer) releaseOps(r opRange) {
 		return
 	}
 	p := in.progByStart[r.start]
-	if p == nil {
-		in.ops.release(r) // not counted (cannot happen): free as before
+	if p == nil || p.r != r {
+		delete(in.oddSums, r)
+		in.ops.release(r) // not counted (read back so): free as before
 		return
 	}
 	if p.refs--; p.refs > 0 {
@@ -222,17 +266,20 @@ func NewInstaller(m *DatapathMaps) (*Installer, error) {
 		return nil, fmt.Errorf("reading generation: %w", err)
 	}
 	in := &Installer{
-		m:           m,
-		gen:         gen,
-		tables:      map[TableID]*tableState{},
-		staleOther:  map[uint32]bool{},
-		subtableIDs: idAllocator{next: 1, max: m.OvnbpfMasks.MaxEntries()},
-		descIDs:     idAllocator{next: 1, max: m.OvnbpfTables.MaxEntries()},
+		m:          m,
+		gen:        gen,
+		tables:     map[TableID]*tableState{},
+		staleOther: map[uint32]bool{},
+		subtableIDs: idAllocator{what: "subtable ids (ovnbpf_masks)", fix: "raise ovnbpfd --lflow-capacity",
+			next: 1, max: m.OvnbpfMasks.MaxEntries()},
+		descIDs: idAllocator{what: "table descriptors (ovnbpf_tables)", fix: "the map's size is fixed in bpf/lib/maps.h",
+			next: 1, max: m.OvnbpfTables.MaxEntries()},
 		ops:         rangeAllocator{next: 1, max: m.OvnbpfOps.MaxEntries()},
 		lflows:      map[string]uint32{},
 		lflowNames:  []string{""},
 		progByStart: map[uint32]*opProg{},
 		progBySum:   map[digest]*opProg{},
+		oddSums:     map[opRange]digest{},
 	}
 	if err := in.reconcile(); err != nil {
 		return nil, fmt.Errorf("reading installed tables: %w", err)
@@ -264,12 +311,12 @@ func (in *Installer) reconcile() error {
 	// the other parity's directory is one apply behind: refresh it next time
 	stale := func(dk DatapathOvnbpfDirKey) { in.staleOther[dk.Dp] = true }
 	err := readTables(in.m, parity, stale, func(t installedTable) error {
-		ts := &tableState{subtables: map[maskShape]*subtableState{}, desc: t.idx, list: t.desc}
+		ts := &tableState{desc: t.idx, listSum: listDigest(&t.desc)}
 		in.descIDs.markUsed(t.idx)
 		for i, mask := range t.masks {
 			ref := t.desc.Sub[i]
-			st := &subtableState{id: ref.Id, maxPrio: ref.MaxPrio, mask: mask, slots: map[[maskWords]uint64]*installedSlot{}}
-			ts.subtables[shapeOf(mask)] = st
+			st := &subtableState{id: ref.Id, maxPrio: ref.MaxPrio, mask: mask, entries: newEntries(mask, 0)}
+			ts.subtables = append(ts.subtables, st)
 			subOwner[st.id] = st
 			in.subtableIDs.markUsed(st.id)
 		}
@@ -287,18 +334,19 @@ func (in *Installer) reconcile() error {
 			slot = rv.Cur
 		}
 		st := subOwner[k.sub]
-		if st == nil || slot.Kind == 0 {
-			// no current table uses it: what a finished apply had released
+		if st == nil || slot.Kind == 0 || k.narrow != (int(st.mask.N) <= narrowWords) || !st.fits(&k.w) {
+			// no current table uses it (what a finished apply had
+			// released), or no packet can reach it: a key in the other
+			// width's map, or with words the mask does not read
 			in.deferredRules = append(in.deferredRules, k)
 			return nil
 		}
-		is := &installedSlot{content: slotContent{prio: slot.Prio, lflow: in.LflowName(slot.Lflow)}}
+		is := installedSlot{prio: slot.Prio, lflow: slot.Lflow}
 		if slot.Kind&1 != 0 {
-			is.content.action = true
+			is.action = true
 			is.ops = opRange{slot.OpStart, uint32(slot.N_ops)}
 			if p := in.progByStart[is.ops.start]; p != nil && p.r == is.ops {
 				p.refs++ // shared: read once
-				is.content.opsSum = p.sum
 			} else if is.ops.n > 0 {
 				ops = ops[:0]
 				for i := uint32(0); i < is.ops.n; i++ {
@@ -308,21 +356,20 @@ func (in *Installer) reconcile() error {
 					}
 					ops = append(ops, op)
 				}
-				is.content.opsSum = digestOps(ops)
+				sum := digestOps(ops)
 				if p == nil {
-					p = &opProg{r: is.ops, sum: is.content.opsSum, refs: 1}
+					p = &opProg{r: is.ops, sum: sum, refs: 1}
 					in.progByStart[is.ops.start] = p
 					if in.progBySum[p.sum] == nil {
 						in.progBySum[p.sum] = p
 					}
+				} else {
+					in.oddSums[is.ops] = sum
 				}
 				in.ops.markUsed(is.ops)
 			}
 		}
-		for i := 0; i < int(slot.N_conj) && i < len(slot.Conj); i++ {
-			is.content.conj = append(is.content.conj, slot.Conj[i])
-		}
-		st.slots[k.w] = is
+		st.add(&k.w, is, slot.Conj[:min(int(slot.N_conj), len(slot.Conj))])
 		return nil
 	}
 	var nk DatapathOvnbpfRuleKey
@@ -347,6 +394,9 @@ func (in *Installer) reconcile() error {
 	}
 	if err := wit.Err(); err != nil {
 		return fmt.Errorf("reading classifier entries: %w", err)
+	}
+	for _, st := range subOwner {
+		st.seal()
 	}
 	in.subtableIDs.rebuildFree()
 	in.descIDs.rebuildFree()
@@ -507,7 +557,7 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (rep *ApplyRepor
 		rep.Unsupported = append(rep.Unsupported, unsup...)
 		summed = summed && len(errs) == 0
 		if ts == nil {
-			ts = &tableState{subtables: map[maskShape]*subtableState{}}
+			ts = &tableState{}
 		}
 		if len(desired) > maxSubtables {
 			rep.Errors = append(rep.Errors, RuleError{Table: id, Err: fmt.Errorf("%d distinct masks, the datapath holds %d per table; table left unchanged", len(desired), maxSubtables)})
@@ -515,8 +565,8 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (rep *ApplyRepor
 		}
 		newSubs := map[maskShape]*subtableState{}
 		for shape, ds := range desired {
-			old := ts.subtables[shape]
-			ns := &subtableState{maxPrio: ds.maxPrio, mask: ds.mask, slots: map[[maskWords]uint64]*installedSlot{}}
+			old := ts.subtable(shape)
+			ns := &subtableState{maxPrio: ds.maxPrio, mask: ds.mask, entries: newEntries(ds.mask, len(ds.slots))}
 			if old != nil {
 				ns.id = old.id
 			} else {
@@ -531,63 +581,67 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (rep *ApplyRepor
 				}
 			}
 			for w, content := range ds.slots {
-				var prev *installedSlot
+				pi := -1
 				if old != nil {
-					prev = old.slots[w]
+					pi = old.find(&w)
 				}
-				if prev != nil && prev.content.equal(content) && in.canonical(prev) {
-					ns.slots[w] = prev
+				if pi >= 0 && in.sameSlot(content, old, pi) && in.canonical(&old.slots[pi]) {
+					ns.add(&w, old.slots[pi], old.conjOf(pi))
 					continue
 				}
-				is := &installedSlot{content: *content}
-				cur, err := in.slotValue(content, &is.ops, &opIdx, &opVals)
-				is.content.ops = nil // written (or not): the digest stands for it
+				is, cur, err := in.slotValue(content, &opIdx, &opVals)
 				if err != nil {
 					summed = false
 					rep.Errors = append(rep.Errors, RuleError{Lflow: content.lflow, Table: id, Err: err})
-					if prev != nil {
-						ns.slots[w] = prev // keep what is installed
+					if pi >= 0 {
+						ns.add(&w, old.slots[pi], old.conjOf(pi)) // keep what is installed
 					}
 					continue
 				}
 				val := DatapathOvnbpfRule{Since: next, Cur: cur}
-				if prev != nil {
-					val.Prev = prev.value(in)
-					releasedOps = append(releasedOps, prev.ops)
+				if pi >= 0 {
+					val.Prev = old.value(pi)
+					releasedOps = append(releasedOps, old.slots[pi].ops)
 				}
 				rules.add(newRuleKey(ns, w), val)
-				ns.slots[w] = is
+				ns.add(&w, is, content.conj)
 			}
+			ns.seal()
 			newSubs[shape] = ns
 		}
 		// entries and subtables that are gone
-		for shape, old := range ts.subtables {
-			ns := newSubs[shape]
-			for w, prev := range old.slots {
-				if ns != nil && ns.slots[w] != nil {
+		for _, old := range ts.subtables {
+			ns := newSubs[shapeOf(old.mask)]
+			for i := 0; i < old.len(); i++ {
+				w := old.words(i)
+				if ns != nil && ns.find(&w) >= 0 {
 					continue
 				}
 				key := newRuleKey(old, w)
-				rules.add(key, DatapathOvnbpfRule{Since: next, Prev: prev.value(in)})
+				rules.add(key, DatapathOvnbpfRule{Since: next, Prev: old.value(i)})
 				released = append(released, key)
-				releasedOps = append(releasedOps, prev.ops)
+				releasedOps = append(releasedOps, old.slots[i].ops)
 			}
 			if ns == nil {
 				releasedSubs = append(releasedSubs, old.id)
 			}
 		}
-		nt := &tableState{subtables: newSubs, list: tableDesc(newSubs), desc: ts.desc, sum: sum, summed: summed}
+		list := tableDesc(newSubs)
+		nt := &tableState{desc: ts.desc, listSum: listDigest(&list), sum: sum, summed: summed}
+		for _, st := range newSubs {
+			nt.subtables = append(nt.subtables, st)
+		}
 		if len(newSubs) == 0 {
 			nt = nil
 		}
-		if nt != nil && (ts.desc == 0 || nt.list != ts.list) {
+		if nt != nil && (ts.desc == 0 || nt.listSum != ts.listSum) {
 			// a new list goes to a fresh slot: the old one may be being read
 			idx, err := in.descIDs.get()
 			if err != nil {
 				return rep, err
 			}
 			nt.desc = idx
-			descs = append(descs, descWrite{idx, nt.list})
+			descs = append(descs, descWrite{idx, list})
 		}
 		if ts.desc != 0 && (nt == nil || nt.desc != ts.desc) {
 			releasedDescs = append(releasedDescs, ts.desc)
@@ -682,8 +736,12 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (rep *ApplyRepor
 }
 
 func (in *Installer) releaseDeferred() error {
+	var live map[uint32]*subtableState
+	if len(in.deferredRules) > 0 {
+		live = in.subtablesByID()
+	}
 	for _, k := range in.deferredRules {
-		if in.liveKey(k) {
+		if st := live[k.sub]; st != nil && st.find(&k.w) >= 0 {
 			continue // written again since
 		}
 		if err := in.deleteRule(k); err != nil {
@@ -703,51 +761,62 @@ func (in *Installer) releaseDeferred() error {
 	return nil
 }
 
-// liveKey reports whether a classifier key is in use by an installed table.
-func (in *Installer) liveKey(k ruleKey) bool {
+// subtablesByID indexes the installed subtables by id.
+func (in *Installer) subtablesByID() map[uint32]*subtableState {
+	out := map[uint32]*subtableState{}
 	for _, ts := range in.tables {
 		for _, st := range ts.subtables {
-			if st.id == k.sub {
-				_, ok := st.slots[k.w]
-				return ok
-			}
+			out[st.id] = st
 		}
 	}
-	return false
+	return out
 }
 
-func (s *installedSlot) value(in *Installer) DatapathOvnbpfRuleSlot {
-	v := DatapathOvnbpfRuleSlot{Prio: s.content.prio, Lflow: in.lflows[s.content.lflow]}
-	if s.content.action {
+// value is what the map holds for entry i.
+func (st *subtableState) value(i int) DatapathOvnbpfRuleSlot {
+	s := &st.slots[i]
+	v := DatapathOvnbpfRuleSlot{Prio: s.prio, Lflow: s.lflow}
+	if s.action {
 		v.Kind |= 1
 		v.OpStart = s.ops.start
 		v.N_ops = uint16(s.ops.n)
 	}
-	if len(s.content.conj) > 0 {
+	if s.nconj > 0 {
 		v.Kind |= 2
-		v.N_conj = uint8(len(s.content.conj))
-		copy(v.Conj[:], s.content.conj)
+		v.N_conj = s.nconj
+		copy(v.Conj[:], st.conjOf(i))
 	}
 	return v
 }
 
-// slotValue allocates the op program of content and returns its slot.
-func (in *Installer) slotValue(content *slotContent, r *opRange, idx *[]uint32, vals *[]DatapathOvnbpfOp) (DatapathOvnbpfRuleSlot, error) {
-	if _, err := in.lflowIndex(content.lflow); err != nil {
-		return DatapathOvnbpfRuleSlot{}, err
+// slotValue allocates the op program and lflow counter of content and
+// returns the record and the map value of its entry.
+func (in *Installer) slotValue(content *slotContent, idx *[]uint32, vals *[]DatapathOvnbpfOp) (installedSlot, DatapathOvnbpfRuleSlot, error) {
+	lf, err := in.lflowIndex(content.lflow)
+	if err != nil {
+		return installedSlot{}, DatapathOvnbpfRuleSlot{}, err
 	}
+	s := installedSlot{lflow: lf, prio: content.prio, action: content.action}
 	if content.action {
 		if len(content.ops) > 0xffff {
-			return DatapathOvnbpfRuleSlot{}, fmt.Errorf("action program of %d ops", len(content.ops))
+			return installedSlot{}, DatapathOvnbpfRuleSlot{}, fmt.Errorf("action program of %d ops", len(content.ops))
 		}
-		got, err := in.acquireOps(content.opsSum, content.ops, idx, vals)
-		if err != nil {
-			return DatapathOvnbpfRuleSlot{}, err
+		if s.ops, err = in.acquireOps(content.opsSum, content.ops, idx, vals); err != nil {
+			return installedSlot{}, DatapathOvnbpfRuleSlot{}, err
 		}
-		*r = got
 	}
-	s := installedSlot{content: *content, ops: *r}
-	return s.value(in), nil
+	v := DatapathOvnbpfRuleSlot{Prio: s.prio, Lflow: lf}
+	if s.action {
+		v.Kind |= 1
+		v.OpStart = s.ops.start
+		v.N_ops = uint16(s.ops.n)
+	}
+	if len(content.conj) > 0 {
+		v.Kind |= 2
+		v.N_conj = uint8(len(content.conj))
+		copy(v.Conj[:], content.conj)
+	}
+	return s, v, nil
 }
 
 func tableDesc(subs map[maskShape]*subtableState) DatapathOvnbpfTable {
@@ -787,20 +856,15 @@ var dpBits = func() uint64 {
 // bits (eth.type, ip.proto... the prerequisites), for the datapath to refuse
 // packets without a hash lookup.
 func (s *subtableState) precheck() (word uint8, mask, value uint64) {
-	var ref *[maskWords]uint64
-	var diff [maskWords]uint64
-	for w := range s.slots {
-		w := w
-		if ref == nil {
-			ref = &w
-			continue
-		}
-		for j := range w {
-			diff[j] |= w[j] ^ ref[j]
-		}
-	}
-	if ref == nil {
+	if s.len() == 0 {
 		return 0, 0, 0
+	}
+	ref := s.words(0)
+	var diff [maskWords]uint64
+	for i := 1; i < s.len(); i++ {
+		for j, x := range s.key(i) {
+			diff[j] |= x ^ ref[j]
+		}
 	}
 	best := -1
 	for j := 0; j < int(s.mask.N) && j < maskWords; j++ {
@@ -849,6 +913,7 @@ func batchUpdate[K, V any](m *ebpf.Map, keys []K, vals []V) error {
 }
 
 type idAllocator struct {
+	what, fix string // the ids and the remedy, for the error when they run out
 	next, max uint32
 	free      []uint32
 	used      map[uint32]bool // while reconciling
@@ -884,7 +949,7 @@ func (a *idAllocator) get() (uint32, error) {
 		return id, nil
 	}
 	if a.next >= a.max {
-		return 0, fmt.Errorf("out of subtable ids (%d)", a.max)
+		return 0, fmt.Errorf("out of %s (%d): %s", a.what, a.max, a.fix)
 	}
 	a.next++
 	return a.next - 1, nil
