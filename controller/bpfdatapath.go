@@ -500,10 +500,16 @@ func (b *BPFDatapath) applyFlows(s *State, old, f *resolverFacts) error {
 	b.comp.UpsertBatch(upserts)
 	b.invalidate(old, f)
 	keys := b.comp.Flush()
-	changes := map[maps.TableID][]pipeline.Rule{}
+	// Views, not Table: the installer reads each table's rules one at a
+	// time, so a pass never holds the changed tables materialised.
+	changes := map[maps.TableID]maps.RuleSource{}
 	for _, k := range keys {
 		id := maps.TableID{Datapath: k.Datapath, Pipeline: k.Pipeline, Table: k.Table}
-		changes[id] = b.comp.Table(k)
+		if v, ok := b.comp.View(k); ok {
+			changes[id] = v
+		} else {
+			changes[id] = nil // absent or pruned: the table goes
+		}
 	}
 	if b.full {
 		// After InvalidateAll every table the compiler has was flushed
@@ -515,12 +521,12 @@ func (b *BPFDatapath) applyFlows(s *State, old, f *resolverFacts) error {
 		}
 	}
 	if len(changes) > 0 {
-		rep, err := b.inst.Apply(changes)
+		rep, err := b.inst.ApplySources(changes)
 		if err != nil {
 			return fmt.Errorf("installing tables: %w", err)
 		}
 		for id, rules := range changes {
-			if len(rules) == 0 {
+			if rules == nil || rules.Len() == 0 {
 				delete(b.tables, id)
 			} else {
 				b.tables[id] = true

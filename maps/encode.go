@@ -355,12 +355,24 @@ type ruleDigester struct {
 	ops []DatapathOvnbpfOp
 }
 
+// sourceLen is the number of rules of s, 0 for nil (a table removed).
+func sourceLen(s RuleSource) int {
+	if s == nil {
+		return 0
+	}
+	return s.Len()
+}
+
 // digest returns the rules' digest; ok is false when an op program cannot
 // be encoded (the table is then encoded, and its errors reported, as usual).
-func (d *ruleDigester) digest(rules []pipeline.Rule) (sum digest, ok bool) {
+// Rules are read into match's storage, returned for reuse (not kept here:
+// it points into the compiler's memory).
+func (d *ruleDigester) digest(rules RuleSource, match []pipeline.FieldMatch) (sum digest, ok bool, _ []pipeline.FieldMatch) {
 	var err error
-	for i := range rules {
-		r := &rules[i]
+	n := sourceLen(rules)
+	for i := range n {
+		var r pipeline.Rule
+		r, match = rules.Rule(i, match)
 		b := d.buf[:0]
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Lflow)))
 		b = append(b, r.Lflow...)
@@ -372,7 +384,7 @@ func (d *ruleDigester) digest(rules []pipeline.Rule) (sum digest, ok bool) {
 			loc, err := Loc(fm.Field)
 			if err != nil || len(fm.Value) != loc.Size || len(fm.Mask) != loc.Size {
 				d.buf = b
-				return digest{}, false
+				return digest{}, false, match
 			}
 			for i := 0; i < loc.Size; i++ {
 				msk[loc.Offset+i] |= fm.Mask[i]
@@ -388,7 +400,7 @@ func (d *ruleDigester) digest(rules []pipeline.Rule) (sum digest, ok bool) {
 		if len(r.Conj) == 0 {
 			if d.ops, err = appendOps(d.ops[:0], r.Actions, nil); err != nil {
 				d.buf = b
-				return digest{}, false
+				return digest{}, false, match
 			}
 			b = binary.LittleEndian.AppendUint32(b, uint32(len(d.ops)))
 			b = append(b, opBytes(d.ops)...)
@@ -398,14 +410,34 @@ func (d *ruleDigester) digest(rules []pipeline.Rule) (sum digest, ok bool) {
 		sum[0] += rd[0]
 		sum[1] += rd[1]
 	}
-	sum[1] ^= uint64(len(rules))
-	return sum, true
+	sum[1] ^= uint64(n)
+	return sum, true, match
 }
 
 type desiredSubtable struct {
 	mask    DatapathOvnbpfMask
 	maxPrio uint16
 	slots   map[[maskWords]uint64]*slotContent
+}
+
+// RuleSource is a table's rules, read one at a time in the compiler's order:
+// pipeline.TableView reads them without materialising the table. Rule may
+// decode the match into buf's storage and returns that storage for the next
+// call, so a rule's Match is valid only until then.
+type RuleSource interface {
+	Len() int
+	Rule(i int, buf []pipeline.FieldMatch) (pipeline.Rule, []pipeline.FieldMatch)
+}
+
+// Rules is a RuleSource over rules already built.
+type Rules []pipeline.Rule
+
+// Len returns the number of rules.
+func (rs Rules) Len() int { return len(rs) }
+
+// Rule returns rule i; buf is returned unused.
+func (rs Rules) Rule(i int, buf []pipeline.FieldMatch) (pipeline.Rule, []pipeline.FieldMatch) {
+	return rs[i], buf
 }
 
 // RuleError is a rule the datapath cannot hold, with why.
@@ -419,11 +451,15 @@ func (e RuleError) Error() string { return fmt.Sprintf("lflow %s (%s): %v", e.Lf
 
 // encodeTable groups a table's rules into subtables and entries. Rules it
 // cannot encode are returned as errors; the others are kept.
-func encodeTable(id TableID, rules []pipeline.Rule) (map[maskShape]*desiredSubtable, []RuleError, []Unsupported) {
+// A rule's match is read into buf (returned for reuse), so nothing here
+// keeps it: encodeMatch copies it into key words.
+func encodeTable(id TableID, rules RuleSource, buf []pipeline.FieldMatch) (map[maskShape]*desiredSubtable, []RuleError, []Unsupported, []pipeline.FieldMatch) {
 	subs := map[maskShape]*desiredSubtable{}
 	var errs []RuleError
 	var unsup []Unsupported
-	for _, r := range rules {
+	for i := range sourceLen(rules) {
+		var r pipeline.Rule
+		r, buf = rules.Rule(i, buf)
 		m, err := encodeMatch(r.Match)
 		if err != nil {
 			errs = append(errs, RuleError{r.Lflow, id, err})
@@ -496,5 +532,5 @@ func encodeTable(id TableID, rules []pipeline.Rule) (map[maskShape]*desiredSubta
 			})
 		}
 	}
-	return subs, errs, unsup
+	return subs, errs, unsup, buf
 }

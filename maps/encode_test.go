@@ -85,7 +85,7 @@ func TestSubtablePrecheck(t *testing.T) {
 		return pipeline.Rule{Lflow: "r", Datapath: 7, Priority: 10, Actions: []pipeline.Op{pipeline.Drop{}},
 			Match: []pipeline.FieldMatch{fm(pipeline.FieldDP, 0, 0, 0, 7), fm(pipeline.FieldEthType, 0x08, 0x06), fm(pipeline.FieldArpTpa, 10, 0, 0, tpa)}}
 	}
-	subs, errs, _ := encodeTable(TableID{Datapath: 7}, []pipeline.Rule{rule(1), rule(2), rule(130)})
+	subs, errs, _, _ := encodeTable(TableID{Datapath: 7}, Rules{rule(1), rule(2), rule(130)}, nil)
 	if len(errs) > 0 || len(subs) != 1 {
 		t.Fatalf("subtables %d, errors %v", len(subs), errs)
 	}

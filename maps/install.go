@@ -496,11 +496,21 @@ func (in *Installer) Resync() error {
 	return nil
 }
 
-// Apply replaces the contents of the given tables (a nil or empty rule list
-// removes a table) and makes all of it visible in one generation. A table
-// handed the very rules it was installed from is skipped: its digest is
-// compared, not its encoding.
-func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (rep *ApplyReport, err error) {
+// Apply is ApplySources over rules already built.
+func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (*ApplyReport, error) {
+	srcs := make(map[TableID]RuleSource, len(changes))
+	for id, rules := range changes {
+		srcs[id] = Rules(rules)
+	}
+	return in.ApplySources(srcs)
+}
+
+// ApplySources replaces the contents of the given tables (a nil or empty
+// source removes a table) and makes all of it visible in one generation. A
+// table handed the very rules it was installed from is skipped: its digest
+// is compared, not its encoding. Each table is read twice (digest, then
+// encoding), one rule at a time.
+func (in *Installer) ApplySources(changes map[TableID]RuleSource) (rep *ApplyReport, err error) {
 	if in.unsure {
 		if err := in.Resync(); err != nil {
 			return &ApplyReport{}, fmt.Errorf("reading the maps back after a failed apply: %w", err)
@@ -527,6 +537,7 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (rep *ApplyRepor
 	sortTableIDs(ids)
 
 	var rules ruleBatch
+	var matchBuf []pipeline.FieldMatch // each rule's match while it is encoded
 	var opIdx []uint32
 	var opVals []DatapathOvnbpfOp
 	type descWrite struct {
@@ -547,12 +558,17 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (rep *ApplyRepor
 			continue
 		}
 		ts := in.tables[id]
-		sum, summed := in.digester.digest(changes[id])
+		var sum digest
+		var summed bool
+		sum, summed, matchBuf = in.digester.digest(changes[id], matchBuf)
 		if ts != nil && ts.summed && summed && ts.sum == sum {
 			rep.Skipped++
 			continue // installed from these very rules
 		}
-		desired, errs, unsup := encodeTable(id, changes[id])
+		var desired map[maskShape]*desiredSubtable
+		var errs []RuleError
+		var unsup []Unsupported
+		desired, errs, unsup, matchBuf = encodeTable(id, changes[id], matchBuf)
 		rep.Errors = append(rep.Errors, errs...)
 		rep.Unsupported = append(rep.Unsupported, unsup...)
 		summed = summed && len(errs) == 0

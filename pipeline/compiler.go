@@ -1293,6 +1293,7 @@ func (c *Compiler) recompile() {
 // since the previous Flush, sorted. Call Table for each to get its rules
 // (a table that no longer exists returns no rules).
 func (c *Compiler) Flush() []TableKey {
+	c.ahead = nil // the previous Flush's, not read through Table: they may be gone
 	c.recompile()
 	c.endBatch()
 	keys := make([]TableKey, 0, len(c.changed))
@@ -1411,6 +1412,7 @@ type TableView struct {
 // pruned).
 func (c *Compiler) View(k TableKey) (TableView, bool) {
 	c.recompile()
+	c.ahead = nil // a reader of views needs no tables decoded ahead
 	t := c.tables[k]
 	if t == nil || t.prunable(k) {
 		return TableView{}, false

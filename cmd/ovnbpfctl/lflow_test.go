@@ -27,24 +27,7 @@ func runLflow(t *testing.T, args ...string) string {
 // TestLflowCompileLiveSouthbound compiles a real central's Southbound with
 // --sb and checks it against the same state captured as a --from snapshot.
 func TestLflowCompileLiveSouthbound(t *testing.T) {
-	testutil.Need(t, "ovn-sbctl", "ovsdb-server", "ovn-northd")
-	c, err := central.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	var topo corpus.Topology
-	for _, tp := range corpus.Topologies {
-		if tp.Name == "switch-portsec" { // a port with port security bound to the chassis
-			topo = tp
-		}
-	}
-	if topo.Name == "" {
-		t.Fatal("corpus topology switch-portsec not found")
-	}
-	if err := corpus.Build(c, topo); err != nil {
-		t.Fatal(err)
-	}
+	c := centralWith(t, "switch-portsec") // a port with port security bound to the chassis
 
 	var rep sbjson.Report
 	if err := json.Unmarshal([]byte(runLflow(t, "--sb", c.SBRemote(), "--chassis", corpus.Chassis, "--json")), &rep); err != nil {
@@ -114,24 +97,7 @@ func TestAssembleSnapshot(t *testing.T) {
 // VIPs and backends, none gets the other's, and with no chassis the
 // templated lflows are unsupported with a note naming --chassis.
 func TestLflowCompileChassis(t *testing.T) {
-	testutil.Need(t, "ovn-sbctl", "ovsdb-server", "ovn-northd")
-	c, err := central.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	var topo corpus.Topology
-	for _, tp := range corpus.Topologies {
-		if tp.Name == "templated-lb" {
-			topo = tp
-		}
-	}
-	if topo.Name == "" {
-		t.Fatal("corpus topology templated-lb not found")
-	}
-	if err := corpus.Build(c, topo); err != nil {
-		t.Fatal(err)
-	}
+	c := centralWith(t, "templated-lb")
 	// A second chassis whose row (created first, so a reader that takes
 	// any row's values is caught either way) gives other values.
 	if _, err := c.SBCtl("chassis-add", "ch2", "geneve", "192.0.2.2", "--", "set", "Chassis", "ch2", "hostname=host-two"); err != nil {
@@ -203,4 +169,26 @@ func TestLflowCompileChassis(t *testing.T) {
 			}
 		}
 	}
+}
+
+// centralWith starts a real central (stopped when t ends) holding the
+// corpus topology of that name.
+func centralWith(t *testing.T, name string) *central.Central {
+	t.Helper()
+	testutil.Need(t, "ovn-sbctl", "ovsdb-server", "ovn-northd")
+	c, err := central.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	for _, tp := range corpus.Topologies {
+		if tp.Name == name {
+			if err := corpus.Build(c, tp); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+	}
+	t.Fatalf("corpus topology %s not found", name)
+	return nil
 }

@@ -607,6 +607,18 @@ func (m *model) remoteBind() {
 }
 
 // macBinding adds or removes a learnt MAC binding on a router port.
+// routerLink picks a router port of any router (ok false: there is none).
+func (m *model) routerLink() (l link, ok bool) {
+	var links []link
+	for _, lr := range m.routers {
+		links = append(links, m.lrps[lr]...)
+	}
+	if len(links) == 0 {
+		return link{}, false
+	}
+	return links[m.rnd.Intn(len(links))], true
+}
+
 func (m *model) macBinding() {
 	if len(m.macBindings) > 0 && m.rnd.Intn(3) == 0 {
 		i := m.rnd.Intn(len(m.macBindings))
@@ -614,14 +626,10 @@ func (m *model) macBinding() {
 		m.macBindings = slices.Delete(m.macBindings, i, i+1)
 		return
 	}
-	var links []link
-	for _, lr := range m.routers {
-		links = append(links, m.lrps[lr]...)
-	}
-	if len(links) == 0 {
+	l, ok := m.routerLink()
+	if !ok {
 		return
 	}
-	l := links[m.rnd.Intn(len(links))]
 	m.nb("--wait=sb", "sync")
 	dp := m.sb("--bare", "--columns=datapath", "find", "Port_Binding", "logical_port="+l.lrp)
 	if dp == "" {

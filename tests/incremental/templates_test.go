@@ -49,14 +49,10 @@ func (m *model) staticMACBinding() {
 			return
 		}
 	}
-	var links []link
-	for _, lr := range m.routers {
-		links = append(links, m.lrps[lr]...)
-	}
-	if len(links) == 0 {
+	l, ok := m.routerLink()
+	if !ok {
 		return
 	}
-	l := links[m.rnd.Intn(len(links))]
 	ip := m.ip()
 	var learnt []string
 	for _, d := range m.macBindings {
