@@ -1198,7 +1198,7 @@ func newResolverFacts(s *State, old *resolverFacts) *resolverFacts {
 	} else {
 		f.newPorts(s)
 	}
-	if old.src.mcast == src.mcast && old.src.datapaths == src.datapaths && old.mcast != nil && f.dpKey != nil && mapPointer(f.dpKey) == mapPointer(old.dpKey) {
+	if old.src.mcast == src.mcast && old.mcast != nil && mapPointer(f.dpKey) == mapPointer(old.dpKey) {
 		f.mcast = old.mcast
 	} else {
 		f.mcast = make(map[mcKey]uint32, len(s.MulticastGroups))
@@ -1208,27 +1208,25 @@ func newResolverFacts(s *State, old *resolverFacts) *resolverFacts {
 			}
 		}
 	}
-	if old.src.addrSets == src.addrSets && old.addrSets != nil {
-		f.addrSets = old.addrSets
-	} else {
-		f.addrSets = map[string][]string{}
-		for _, as := range s.AddressSets {
-			a := append([]string(nil), as.Addresses...)
-			sort.Strings(a)
-			f.addrSets[as.Name] = a
-		}
+	f.addrSets = old.addrSets
+	if old.src.addrSets != src.addrSets || old.addrSets == nil {
+		f.addrSets = sortedMembers(s.AddressSets, func(as *sbdb.AddressSet) (string, []string) { return as.Name, as.Addresses })
 	}
-	if old.src.portGroups == src.portGroups && old.portGroups != nil {
-		f.portGroups = old.portGroups
-	} else {
-		f.portGroups = map[string][]string{}
-		for _, pg := range s.PortGroups {
-			p := append([]string(nil), pg.Ports...)
-			sort.Strings(p)
-			f.portGroups[pg.Name] = p
-		}
+	f.portGroups = old.portGroups
+	if old.src.portGroups != src.portGroups || old.portGroups == nil {
+		f.portGroups = sortedMembers(s.PortGroups, func(pg *sbdb.PortGroup) (string, []string) { return pg.Name, pg.Ports })
 	}
 	return f
+}
+
+// sortedMembers maps each row's name to a sorted copy of its members.
+func sortedMembers[R any](rows map[string]*R, of func(*R) (string, []string)) map[string][]string {
+	out := make(map[string][]string, len(rows))
+	for _, r := range rows {
+		name, members := of(r)
+		out[name] = slices.Sorted(slices.Values(members))
+	}
+	return out
 }
 
 // newPorts derives the datapath and port facts.

@@ -1,6 +1,9 @@
 package maps
 
-import "math/bits"
+import (
+	"math/bits"
+	"slices"
+)
 
 // installedSlot is the installer's record of one classifier entry, 20 bytes:
 // the op program by its range (its digest is the program's, see
@@ -98,7 +101,7 @@ func (e *entries) find(w *[maskWords]uint64) int {
 		if i < 0 {
 			return -1
 		}
-		if sameWords(e.key(i), k) {
+		if slices.Equal(e.key(i), k) {
 			return i
 		}
 	}
@@ -116,12 +119,3 @@ func (e *entries) conjOf(i int) []DatapathOvnbpfConjRef {
 }
 
 func (e *entries) len() int { return len(e.slots) }
-
-func sameWords(a, b []uint64) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
