@@ -30,6 +30,7 @@ const enum ovnbpf_port_type *unused_port_type __attribute__((unused));
 const enum ovnbpf_stat *unused_stat __attribute__((unused));
 const enum ovnbpf_gen_idx *unused_gen_idx __attribute__((unused));
 const enum ovnbpf_na_flag *unused_na_flag __attribute__((unused));
+const enum ovnbpf_macbind_flag *unused_macbind_flag __attribute__((unused));
 
 static __always_inline int drop(int reason)
 {

@@ -57,12 +57,12 @@ type BPFDatapath struct {
 	binds    map[vifKey]binding // device binding -> port
 	lnErr    []string           // localnet ports that could not be bound, from the last Apply
 	mcast    map[[2]uint32]mcastMembers
-	macs     map[maps.MACBindingKey]string // MAC binding -> MAC written
-	fdbs     map[fdbKey]uint32             // Southbound FDB row -> port written
-	portsec  map[[2]uint32]string          // (dp, port) -> port_security written
-	psErrs   []string                      // malformed port_security, from the last Apply
-	cfgErr   string                        // the underlay could not be set up fully
-	neighs   map[netip.Addr]neighRef       // remote chassis -> the managed neighbour entry made for it
+	macs     map[maps.MACBindingKey]macBinding // MAC binding -> what was written
+	fdbs     map[fdbKey]uint32                 // Southbound FDB row -> port written
+	portsec  map[[2]uint32]string              // (dp, port) -> port_security written
+	psErrs   []string                          // malformed port_security, from the last Apply
+	cfgErr   string                            // the underlay could not be set up fully
+	neighs   map[netip.Addr]neighRef           // remote chassis -> the managed neighbour entry made for it
 	neighErr []string
 	attached map[string]int // ifname -> ifindex carrying a program
 	underlay string
@@ -226,7 +226,7 @@ func (b *BPFDatapath) Cleanup(context.Context) error {
 // writes everything again.
 func (b *BPFDatapath) resetWritten() {
 	b.dps, b.ports, b.binds = map[uint32]uint32{}, map[[2]uint32]maps.Port{}, map[vifKey]binding{}
-	b.mcast, b.macs, b.portsec = map[[2]uint32]mcastMembers{}, map[maps.MACBindingKey]string{}, map[[2]uint32]string{}
+	b.mcast, b.macs, b.portsec = map[[2]uint32]mcastMembers{}, map[maps.MACBindingKey]macBinding{}, map[[2]uint32]string{}
 	b.portsIn = portInputs{}
 	b.fdbs = map[fdbKey]uint32{}
 	if b.tables == nil {
@@ -1058,7 +1058,7 @@ type mcastMembers struct {
 // applyMACBindings writes the MAC_Binding rows of the local datapaths that
 // changed and removes those that went away.
 func (b *BPFDatapath) applyMACBindings(s *State, f *resolverFacts) error {
-	want := make(map[maps.MACBindingKey]string, len(s.MACBindings))
+	want := make(map[maps.MACBindingKey]macBinding, len(s.MACBindings))
 	for _, mb := range s.MACBindings {
 		pk, ok := f.ports[mb.LogicalPort]
 		ip, err := netip.ParseAddr(mb.IP)
@@ -1067,21 +1067,21 @@ func (b *BPFDatapath) applyMACBindings(s *State, f *resolverFacts) error {
 			continue
 		}
 		k := maps.MACBindingKey{Datapath: pk.dp, Port: pk.key, IP: ip.Unmap()}
-		if old, dup := want[k]; dup && old < hw.String() {
+		if old, dup := want[k]; dup && old.mac < hw.String() {
 			continue // two rows for one IP: the choice must not depend on map order
 		}
-		want[k] = hw.String()
+		want[k] = macBinding{mac: hw.String()}
 	}
 	mergeStaticMACBindings(s, f, want)
-	for k, mac := range want {
-		if old, ok := b.macs[k]; ok && old == mac {
+	for k, mb := range want {
+		if old, ok := b.macs[k]; ok && old == mb {
 			continue
 		}
-		hw, _ := net.ParseMAC(mac)
-		if err := b.st.SetMACBinding(k.Datapath, k.Port, k.IP, hw); err != nil {
+		hw, _ := net.ParseMAC(mb.mac)
+		if err := b.st.SetMACBinding(k.Datapath, k.Port, k.IP, hw, mb.pinned); err != nil {
 			return err
 		}
-		b.macs[k] = mac
+		b.macs[k] = mb
 	}
 	for k := range b.macs {
 		if _, ok := want[k]; !ok {

@@ -13,7 +13,16 @@ import (
 // same map as MAC_Binding rows. ovn-controller installs the dynamic bindings
 // at priority 100 and a static one at 150 with override_dynamic_mac, else at
 // 50: an overriding static binding wins over a dynamic one of the same port
-// and IP, a non-overriding one only fills in where there is none.
+// and IP, a non-overriding one only fills in where there is none. The
+// datapath learns into the same map (put_arp, put_nd): an overriding binding
+// is written pinned so that what it learns does not replace it, while a
+// filling one gives way as a dynamic binding would.
+
+// macBinding is what a MAC binding's entry holds.
+type macBinding struct {
+	mac    string
+	pinned bool
+}
 
 // localStaticMACBindings keeps the rows of the local datapaths (the monitor
 // asks for no others, but with ovn-monitor-all it sends every row). The
@@ -36,7 +45,7 @@ func localStaticMACBindings(v *sbView, local map[string]bool, prev *builtState, 
 // dynamic ones (MAC_Binding rows) by key, with OVN's precedence. Where two
 // static rows name one key (the same address written two ways) the lower MAC
 // wins, so the result does not depend on map order.
-func mergeStaticMACBindings(s *State, f *resolverFacts, want map[maps.MACBindingKey]string) {
+func mergeStaticMACBindings(s *State, f *resolverFacts, want map[maps.MACBindingKey]macBinding) {
 	override := map[maps.MACBindingKey]string{}
 	fill := map[maps.MACBindingKey]string{}
 	for _, smb := range s.StaticMACBindings {
@@ -59,11 +68,11 @@ func mergeStaticMACBindings(s *State, f *resolverFacts, want map[maps.MACBinding
 	for k, mac := range fill {
 		if _, dynamic := want[k]; !dynamic {
 			if _, over := override[k]; !over {
-				want[k] = mac
+				want[k] = macBinding{mac: mac}
 			}
 		}
 	}
 	for k, mac := range override {
-		want[k] = mac
+		want[k] = macBinding{mac: mac, pinned: true}
 	}
 }

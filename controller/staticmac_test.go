@@ -204,11 +204,11 @@ func TestPrivilegedStaticMACBinding(t *testing.T) {
 	// ... and loses to one with it.
 	smb := mustNB(t, c, "--bare", "--columns=_uuid", "find", "Static_MAC_Binding", "ip=\"198.51.100.50\"")
 	mustNB(t, c, "set", "Static_MAC_Binding", smb, "override_dynamic_mac=true")
-	expect("static wins with override", entry("198.51.100.50", "02:00:00:00:00:50"), entry("2001:db8::50", "02:00:00:00:06:50"))
+	expect("static wins with override", entry("198.51.100.50", "02:00:00:00:00:50")+" pinned", entry("2001:db8::50", "02:00:00:00:06:50"))
 
 	// A changed MAC is rewritten.
 	mustNB(t, c, "set", "Static_MAC_Binding", smb, "mac=\"02:00:00:00:00:51\"")
-	expect("changed static MAC", entry("198.51.100.50", "02:00:00:00:00:51"), entry("2001:db8::50", "02:00:00:00:06:50"))
+	expect("changed static MAC", entry("198.51.100.50", "02:00:00:00:00:51")+" pinned", entry("2001:db8::50", "02:00:00:00:06:50"))
 
 	// Deleting the static binding leaves the dynamic one.
 	mustNB(t, c, "static-mac-binding-del", "lr0-sw0", "198.51.100.50")
@@ -239,13 +239,13 @@ func TestMergeStaticMACBindings(t *testing.T) {
 		"e": {LogicalPort: "rp", IP: "not-an-ip", MAC: "02:00:00:00:00:0e"},
 		"f": {LogicalPort: "rp", IP: "::ffff:198.51.100.6", MAC: "02:00:00:00:00:0f"}, // mapped: the IPv4 key
 	}}
-	want := map[maps.MACBindingKey]string{key("198.51.100.2"): "02:00:00:00:00:d2", key("198.51.100.3"): "02:00:00:00:00:d3"}
+	want := map[maps.MACBindingKey]macBinding{key("198.51.100.2"): {mac: "02:00:00:00:00:d2"}, key("198.51.100.3"): {mac: "02:00:00:00:00:d3"}}
 	mergeStaticMACBindings(s, f, want)
-	exp := map[maps.MACBindingKey]string{
-		key("198.51.100.1"): "02:00:00:00:00:0a",
-		key("198.51.100.2"): "02:00:00:00:00:d2",
-		key("198.51.100.3"): "02:00:00:00:00:0c",
-		key("198.51.100.6"): "02:00:00:00:00:0f",
+	exp := map[maps.MACBindingKey]macBinding{
+		key("198.51.100.1"): {mac: "02:00:00:00:00:0a"},
+		key("198.51.100.2"): {mac: "02:00:00:00:00:d2"},
+		key("198.51.100.3"): {mac: "02:00:00:00:00:0c", pinned: true}, // what the datapath learns does not replace it
+		key("198.51.100.6"): {mac: "02:00:00:00:00:0f"},
 	}
 	if !reflect.DeepEqual(want, exp) {
 		t.Errorf("merged %v\nwant   %v", want, exp)

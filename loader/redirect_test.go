@@ -75,7 +75,7 @@ func TestPrivilegedChassisRedirect(t *testing.T) {
 	_, pubKey := h.Topo.Port(t, "r0-pub")
 	_, sw0Key := h.Topo.Port(t, "r0-sw0")
 	// the external host's MAC, as a MAC_Binding row gives it
-	if err := h.St.SetMACBinding(r0, pubKey, netip.MustParseAddr("198.51.100.10"), extMAC); err != nil {
+	if err := h.St.SetMACBinding(r0, pubKey, netip.MustParseAddr("198.51.100.10"), extMAC, false); err != nil {
 		t.Fatal(err)
 	}
 	redirect := maps.Port{Datapath: r0, Key: crKey, Type: maps.PortRedirect, PeerDatapath: r0, PeerKey: pubKey}

@@ -243,6 +243,12 @@ type DatapathOvnbpfLflowStats struct {
 	Unsupported uint64
 }
 
+type DatapathOvnbpfMacbindFlag uint32
+
+const (
+	DatapathOvnbpfMacbindFlagOVNBPF_MACBIND_PINNED DatapathOvnbpfMacbindFlag = 1
+)
+
 type DatapathOvnbpfMacbindKey struct {
 	_    structs.HostLayout
 	Dp   uint32
@@ -253,9 +259,10 @@ type DatapathOvnbpfMacbindKey struct {
 }
 
 type DatapathOvnbpfMacbindVal struct {
-	_   structs.HostLayout
-	Mac [6]uint8
-	Pad uint16
+	_     structs.HostLayout
+	Mac   [6]uint8
+	Flags uint8
+	Pad   uint8
 }
 
 type DatapathOvnbpfMask struct {
@@ -611,6 +618,7 @@ const (
 	DatapathProgOvnbpfVifIngress      = "ovnbpf_vif_ingress"
 	DatapathVarUnusedDropReason       = "unused_drop_reason"
 	DatapathVarUnusedGenIdx           = "unused_gen_idx"
+	DatapathVarUnusedMacbindFlag      = "unused_macbind_flag"
 	DatapathVarUnusedNaFlag           = "unused_na_flag"
 	DatapathVarUnusedOpcode           = "unused_opcode"
 	DatapathVarUnusedPortType         = "unused_port_type"
@@ -699,12 +707,13 @@ type DatapathMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathVariableSpecs struct {
-	UnusedDropReason *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
-	UnusedGenIdx     *ebpf.VariableSpec `ebpf:"unused_gen_idx"`
-	UnusedNaFlag     *ebpf.VariableSpec `ebpf:"unused_na_flag"`
-	UnusedOpcode     *ebpf.VariableSpec `ebpf:"unused_opcode"`
-	UnusedPortType   *ebpf.VariableSpec `ebpf:"unused_port_type"`
-	UnusedStat       *ebpf.VariableSpec `ebpf:"unused_stat"`
+	UnusedDropReason  *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
+	UnusedGenIdx      *ebpf.VariableSpec `ebpf:"unused_gen_idx"`
+	UnusedMacbindFlag *ebpf.VariableSpec `ebpf:"unused_macbind_flag"`
+	UnusedNaFlag      *ebpf.VariableSpec `ebpf:"unused_na_flag"`
+	UnusedOpcode      *ebpf.VariableSpec `ebpf:"unused_opcode"`
+	UnusedPortType    *ebpf.VariableSpec `ebpf:"unused_port_type"`
+	UnusedStat        *ebpf.VariableSpec `ebpf:"unused_stat"`
 }
 
 // DatapathObjects contains all objects after they have been loaded into the kernel.
@@ -788,12 +797,13 @@ func (m *DatapathMaps) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathVariables struct {
-	UnusedDropReason *ebpf.Variable `ebpf:"unused_drop_reason"`
-	UnusedGenIdx     *ebpf.Variable `ebpf:"unused_gen_idx"`
-	UnusedNaFlag     *ebpf.Variable `ebpf:"unused_na_flag"`
-	UnusedOpcode     *ebpf.Variable `ebpf:"unused_opcode"`
-	UnusedPortType   *ebpf.Variable `ebpf:"unused_port_type"`
-	UnusedStat       *ebpf.Variable `ebpf:"unused_stat"`
+	UnusedDropReason  *ebpf.Variable `ebpf:"unused_drop_reason"`
+	UnusedGenIdx      *ebpf.Variable `ebpf:"unused_gen_idx"`
+	UnusedMacbindFlag *ebpf.Variable `ebpf:"unused_macbind_flag"`
+	UnusedNaFlag      *ebpf.Variable `ebpf:"unused_na_flag"`
+	UnusedOpcode      *ebpf.Variable `ebpf:"unused_opcode"`
+	UnusedPortType    *ebpf.Variable `ebpf:"unused_port_type"`
+	UnusedStat        *ebpf.Variable `ebpf:"unused_stat"`
 }
 
 // DatapathPrograms contains all programs after they have been loaded into the kernel.

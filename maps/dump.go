@@ -543,7 +543,11 @@ func dumpMACBindings(m *DatapathMaps) (out []string, err error) {
 		if k.Kind == 0 {
 			ip = netip.AddrFrom4([4]byte(k.Ip[:4]))
 		}
-		out = append(out, fmt.Sprintf("dp=%d port=%d ip=%s mac=%s", k.Dp, k.Port, ip, net.HardwareAddr(v.Mac[:])))
+		line := fmt.Sprintf("dp=%d port=%d ip=%s mac=%s", k.Dp, k.Port, ip, net.HardwareAddr(v.Mac[:]))
+		if v.Flags&uint8(DatapathOvnbpfMacbindFlagOVNBPF_MACBIND_PINNED) != 0 {
+			line += " pinned"
+		}
+		out = append(out, line)
 	})
 	return out, err
 }

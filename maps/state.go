@@ -208,11 +208,16 @@ func macbindKey(dp, port uint32, ip netip.Addr) DatapathOvnbpfMacbindKey {
 	return k
 }
 
-// SetMACBinding writes a MAC_Binding (logical port, IP) -> MAC.
-func (s *State) SetMACBinding(dp, port uint32, ip netip.Addr, mac net.HardwareAddr) error {
+// SetMACBinding writes a MAC binding (logical port, IP) -> MAC. A pinned one
+// (an overriding Static_MAC_Binding) is not replaced by what the datapath
+// learns.
+func (s *State) SetMACBinding(dp, port uint32, ip netip.Addr, mac net.HardwareAddr, pinned bool) error {
 	k := macbindKey(dp, port, ip)
 	var v DatapathOvnbpfMacbindVal
 	copy(v.Mac[:], mac)
+	if pinned {
+		v.Flags = uint8(DatapathOvnbpfMacbindFlagOVNBPF_MACBIND_PINNED)
+	}
 	if err := s.m.OvnbpfMacbind.Update(&k, &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("writing MAC binding %s on %d/%d: %w", ip, dp, port, err)
 	}

@@ -211,11 +211,15 @@ __noinline int ovnbpf_exec_op(struct ovnbpf_work *s, const struct ovnbpf_op *op)
 	case OVNBPF_OP_PUT_MAC: {
 		struct ovnbpf_macbind_key mk = {};
 		struct ovnbpf_macbind_val mb = {};
+		struct ovnbpf_macbind_val *old;
 
 		macbind_key(&mk, t, op);
+		s->uncacheable = 1;
+		old = bpf_map_lookup_elem(&ovnbpf_macbind, &mk);
+		if (old && (old->flags & OVNBPF_MACBIND_PINNED))
+			return 0;
 		bytes_from_u128(mb.mac, 6, bits_get(raw, &op->o[2]));
 		bpf_map_update_elem(&ovnbpf_macbind, &mk, &mb, BPF_ANY);
-		s->uncacheable = 1;
 		learnt();
 		return 0;
 	}

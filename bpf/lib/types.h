@@ -370,9 +370,17 @@ struct ovnbpf_macbind_key {
 	__u8 ip[16];
 };
 
+/* Flags of a MAC binding. The controller pins a Static_MAC_Binding with
+ * override_dynamic_mac: OVN gives it precedence over what the datapath
+ * learns (put_arp/put_nd), so a learnt MAC must not replace it. */
+enum ovnbpf_macbind_flag {
+	OVNBPF_MACBIND_PINNED = 1,
+};
+
 struct ovnbpf_macbind_val {
 	__u8 mac[6];
-	__u16 pad;
+	__u8 flags;  /* enum ovnbpf_macbind_flag */
+	__u8 pad;
 };
 
 /* Chassis-wide settings (index 0 of ovnbpf_cfg). */

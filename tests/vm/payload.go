@@ -13,6 +13,12 @@ import (
 // datapath's BPF_PROG_TEST_RUN and attach tests, and the forwarding smoke test.
 var testPackages = []string{"bpf", "maps", "loader", "loader/looptest", "tests/vm/smoke"}
 
+// sharedTestdata are folders of the repository that those tests read by a
+// path relative to their package (maps reads the corpus snapshots as
+// ../tests/corpus/testdata). Each package runs in /ovnbpf/src/<name>, one
+// level deep, so a folder shipped at /ovnbpf/src/<path> is where they look.
+var sharedTestdata = []string{"tests/corpus/testdata"}
+
 // guestModules are loaded in the guest (with their dependencies) when the
 // kernel builds them as modules: the NIC, the devices the tests make, tc's
 // clsact and bpf classifier for kernels without TCX, and conntrack for the
@@ -32,6 +38,7 @@ var hostFiles = []string{"/usr/share/ovn/ovn-nb.ovsschema", "/usr/share/ovn/ovn-
 
 // Payload is what every guest gets, whatever its kernel.
 type Payload struct {
+	Repo    string // the repository root, for sharedTestdata
 	Agent   string
 	Tests   map[string]string // binary name (no .test) -> package folder
 	TestBin string            // folder of the binaries
@@ -51,7 +58,7 @@ func (p *Payload) testNames() []string {
 // buildPayload builds static binaries (CGO_ENABLED=0): the guest's user space
 // is a busybox initramfs with no C library for Go to link against.
 func buildPayload(repo, work string) (*Payload, error) {
-	p := &Payload{Agent: filepath.Join(work, "agent"), Tests: map[string]string{}, TestBin: filepath.Join(work, "tests")}
+	p := &Payload{Repo: repo, Agent: filepath.Join(work, "agent"), Tests: map[string]string{}, TestBin: filepath.Join(work, "tests")}
 	if err := goCmd(repo, "build", "-o", p.Agent, "./tests/vm/guest"); err != nil {
 		return nil, err
 	}
@@ -197,6 +204,11 @@ func buildInitramfs(out string, k *Kernel, p *Payload) error {
 		}
 		c.Dir("ovnbpf/src/" + name)
 		if err := addTree(c, filepath.Join(dir, "testdata"), "ovnbpf/src/"+name+"/testdata"); err != nil {
+			return err
+		}
+	}
+	for _, d := range sharedTestdata {
+		if err := addTree(c, filepath.Join(p.Repo, d), "ovnbpf/src/"+d); err != nil {
 			return err
 		}
 	}
