@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sort"
@@ -57,7 +58,7 @@ import (
 type Compiler struct {
 	r       Resolver
 	flows   map[string]*flowState
-	users   [2]map[depKey]*userSet  // dependency -> (lflow, datapath) pairs that used it, in two shards (depShard)
+	users   [2]map[uint64]*userSet  // dependency hash -> (lflow, datapath) pairs that used it, in two shards (depShard)
 	userBlk [2][]userSet            // where each shard's new user sets are carved from
 	dirty   map[string][]uint32     // lflow -> datapaths to recompile (nil: all)
 	matches map[string]*parsedMatch // parse cache of the current batch
@@ -68,7 +69,8 @@ type Compiler struct {
 	ahead   []*table // tables of the last large Flush, to decode at the first Table call
 	conj    conjAllocator
 	stats   Stats
-	shaped  int // lowerings done through shape templates (tests)
+	shaped  int  // lowerings done through shape templates (tests)
+	warm    byte // warmUUIDs' sum (kept, never read)
 }
 
 // flowDP names one datapath's compile of an lflow (dp 0: the whole lflow,
@@ -80,13 +82,20 @@ type flowDP struct {
 	dp uint32
 }
 
-// userSet is the set of compiles that used one input. Most inputs (a port
-// name) have one or two users, so it is a slice until it grows large,
-// rather than one map per input.
+// userSet is the compiles that used one input. Most inputs (a port name)
+// have one or two users, so it is a slice until it grows large, rather than
+// one map per input.
+//
+// The index is keyed by the inputs' hashes (depKey.hash, computed by the
+// lowering while the name is in cache), so filling it reads no name: two
+// inputs with one hash share a set, and a change to either recompiles the
+// users of both (the same rules come out). So a set counts its members (a
+// compile using both inputs is in it twice): each compile adds itself once
+// per input it used and removes itself once per input when it goes.
 type userSet struct {
 	list []flowDP
-	m    map[flowDP]struct{} // non-nil once the set outgrew userSetSmall
-	one  [1]flowDP           // backing of list for the usual single user
+	m    map[flowDP]int32 // member -> count; non-nil once the set outgrew userSetSmall
+	one  [1]flowDP        // backing of list for the usual single user
 }
 
 const (
@@ -96,10 +105,7 @@ const (
 
 func (u *userSet) add(x flowDP) {
 	if u.m != nil {
-		u.m[x] = struct{}{}
-		return
-	}
-	if slices.Contains(u.list, x) {
+		u.m[x]++
 		return
 	}
 	if u.list == nil {
@@ -109,17 +115,19 @@ func (u *userSet) add(x flowDP) {
 		u.list = append(u.list, x)
 		return
 	}
-	u.m = make(map[flowDP]struct{}, 2*userSetSmall)
+	u.m = make(map[flowDP]int32, 2*userSetSmall)
 	for _, y := range u.list {
-		u.m[y] = struct{}{}
+		u.m[y]++
 	}
-	u.m[x] = struct{}{}
+	u.m[x]++
 	u.list = nil
 }
 
 func (u *userSet) del(x flowDP) {
 	if u.m != nil {
-		delete(u.m, x)
+		if u.m[x]--; u.m[x] <= 0 {
+			delete(u.m, x)
+		}
 		return
 	}
 	if i := slices.Index(u.list, x); i >= 0 {
@@ -137,7 +145,8 @@ func (u *userSet) len() int {
 	return len(u.list)
 }
 
-// each calls fn for every member.
+// each calls fn for every member (a member counted twice may be called
+// twice).
 func (u *userSet) each(fn func(flowDP)) {
 	if u.m != nil {
 		for x := range u.m {
@@ -283,7 +292,7 @@ func b2i(b bool) int {
 
 // commit installs a lowering result into st. With install false, the
 // rules and dependencies of a successful lowering are left for
-// installRules and installDeps.
+// addRulesBulk and installDeps.
 func (c *Compiler) commit(st *flowState, res flowResult, install bool) {
 	c.stats.Recompiles++
 	c.stats.Lowerings += res.lowered
@@ -349,15 +358,7 @@ func (c *Compiler) installDeps(st *flowState, out []dpRules, shard int) {
 
 // depShard splits dependencies between the two maps of Compiler.users, so
 // that a large commit fills them side by side.
-// Two bytes of a name (the last and the middle one) split northd's names
-// (ports numbered in sequence) about evenly, without hashing the name.
-func depShard(d depKey) int {
-	n := uint(d.kind)
-	if l := len(d.name); l > 0 {
-		n += uint(d.name[l-1]) + uint(d.name[l/2])
-	}
-	return int(n & 1)
-}
+func depShard(d depKey) int { return int(d.hash >> 63) }
 
 // assignConjIDs replaces local conjunction ids by global ones, in place
 // (datapath copies share the slices, and are then already done), and
@@ -397,16 +398,42 @@ func assignConjIDs(lo *lowered, global []uint32) {
 
 type table struct {
 	owners map[*flowState]*lowered // lflow -> its rules in this table (a pointer hashes faster than a uuid)
+	// bulk holds the owners instead of owners (nil then) while a table
+	// only grew in large batches: a full compile appends its 45k owners
+	// rather than inserting them; the first removal or small-batch
+	// addition turns it into the map (ownerMap).
+	bulk []tableOwner
 	// sorted lists every owner's rules in table order as of the last
 	// build; owners added or removed since are applied to it then, so one
 	// lflow changing in a large table costs a merge, not a sort.
 	sorted  []ruleRef
+	dups    int8 // sorted has neighbours of equal priority and match (to merge): 1 yes, 0 no, -1 not known
 	built   bool
 	ready   []Rule // sorted decoded and merged (buildTables), for the next Table call; nil: not made
 	added   map[*flowState]struct{}
 	removed map[*lowered]struct{}
 	changed bool // listed in Compiler.changed
 }
+
+type tableOwner struct {
+	st *flowState
+	lo *lowered
+}
+
+// ownerMap returns t.owners, made from t.bulk if need be.
+func (t *table) ownerMap() map[*flowState]*lowered {
+	if t.owners == nil {
+		t.owners = make(map[*flowState]*lowered, len(t.bulk))
+		for _, o := range t.bulk {
+			t.owners[o.st] = o.lo
+		}
+		t.bulk = nil
+	}
+	return t.owners
+}
+
+// size returns the number of owners.
+func (t *table) size() int { return len(t.owners) + len(t.bulk) }
 
 // ruleRef names rule i of a lowering.
 type ruleRef struct {
@@ -436,13 +463,23 @@ func (t *table) touch(st *flowState, lo *lowered, add bool) {
 }
 
 // rules brings t.sorted up to date and returns it.
-func (t *table) rules() []ruleRef {
+func (t *table) rules() []ruleRef { return t.rulesWith(nil) }
+
+// rulesWith is rules, sorting in *scratch (grown as needed; nil: new
+// memory).
+func (t *table) rulesWith(scratch *[]ruleKey) []ruleRef {
 	if !t.built {
-		sets := make([]*lowered, 0, len(t.owners))
+		sets := make([]*lowered, 0, t.size())
+		for _, o := range t.bulk {
+			sets = append(sets, o.lo)
+		}
 		for _, lo := range t.owners {
 			sets = append(sets, lo)
 		}
-		t.sorted, t.built, t.ready = sortRules(sets), true, nil
+		var dups bool
+		t.sorted, dups = sortRules(sets, scratch)
+		t.dups = int8(b2i(dups))
+		t.built, t.ready = true, nil
 		return t.sorted
 	}
 	if len(t.removed) == 0 && len(t.added) == 0 {
@@ -450,9 +487,9 @@ func (t *table) rules() []ruleRef {
 	}
 	sets := make([]*lowered, 0, len(t.added))
 	for st := range t.added {
-		sets = append(sets, t.owners[st])
+		sets = append(sets, t.ownerMap()[st])
 	}
-	fresh := sortRules(sets)
+	fresh, _ := sortRules(sets, scratch)
 	out := make([]ruleRef, 0, len(t.sorted)+len(fresh))
 	i := 0
 	for _, r := range t.sorted {
@@ -467,6 +504,7 @@ func (t *table) rules() []ruleRef {
 	}
 	out = append(out, fresh[i:]...)
 	t.sorted, t.ready = out, nil
+	t.dups = -1 // View finds out if it needs to
 	clear(t.added)
 	clear(t.removed)
 	return t.sorted
@@ -564,7 +602,7 @@ func NewCompiler(r Resolver) *Compiler {
 	return &Compiler{
 		r:       r,
 		flows:   map[string]*flowState{},
-		users:   [2]map[depKey]*userSet{{}, {}},
+		users:   [2]map[uint64]*userSet{{}, {}},
 		dirty:   map[string][]uint32{},
 		matches: map[string]*parsedMatch{},
 		acts:    map[string]*parsedActions{},
@@ -668,10 +706,49 @@ func (c *Compiler) UpsertBatch(flows []LogicalFlow) []*LflowError {
 		c.flows = make(map[string]*flowState, len(flows))
 	}
 	// Into an empty compiler (a full compile) a large batch is added without
-	// looking each uuid up first; a uuid named twice shows as a map shorter
-	// than the batch, and the batch starts over the careful way.
+	// looking each uuid up first, and the uuid index is filled while the
+	// workers lower; a uuid named twice shows as an index shorter than the
+	// batch, and the batch starts over the careful way.
 	fresh := len(c.flows) == 0 && len(flows) >= parallelMin
-again:
+	for {
+		var work []job
+		var index func() bool
+		if fresh {
+			work = freshJobs(flows)
+			c.stats.Lflows += len(work)
+			index = func() bool {
+				var warm byte
+				for i, j := range work {
+					if i%lowerChunk == 0 {
+						warm += warmUUIDs(work[i:min(i+lowerChunk, len(work))])
+					}
+					c.flows[j.st.flow.UUID] = j.st
+				}
+				c.warm = warm
+				return len(c.flows) == len(work)
+			}
+		} else {
+			work = c.batchJobs(flows)
+		}
+		if !c.compileAll(work, index) {
+			clear(c.flows)
+			c.stats.Lflows = 0
+			fresh = false
+			continue
+		}
+		var errs []*LflowError
+		for _, j := range work {
+			if j.st.fail != nil {
+				errs = append(errs, j.st.fail.err)
+			}
+		}
+		return errs
+	}
+}
+
+// batchJobs makes the jobs of a batch: new states for new lflows, the
+// datapaths that joined for lflows whose body did not change.
+func (c *Compiler) batchJobs(flows []LogicalFlow) []job {
 	work := make([]job, 0, len(flows))
 	dups := false
 	// A large batch takes its lflows' states and datapath lists from two
@@ -697,10 +774,7 @@ again:
 		}
 		slices.Sort(f.Datapaths)
 		f.Datapaths = slices.Compact(f.Datapaths)
-		var old *flowState
-		if !fresh {
-			old = c.flows[f.UUID]
-		}
+		old := c.flows[f.UUID]
 		if old != nil && old.job > 0 {
 			// The batch names this lflow again: the later row wins, and the
 			// earlier row's job (not run yet) goes.
@@ -734,26 +808,45 @@ again:
 		work = append(work, job{st, f.Datapaths})
 		st.job = int32(len(work))
 	}
-	if fresh && len(c.flows) != len(work) {
-		clear(c.flows)
-		c.stats.Lflows = 0
-		fresh = false
-		goto again
-	}
 	if dups {
 		work = slices.DeleteFunc(work, func(j job) bool { return j.st == nil })
 	}
 	for _, j := range work {
 		j.st.job = 0
 	}
-	c.compileAll(work)
-	var errs []*LflowError
-	for _, j := range work {
-		if j.st.fail != nil {
-			errs = append(errs, j.st.fail.err)
+	return work
+}
+
+// freshJobs makes the states and jobs of a large batch into an empty
+// compiler, on all CPUs: nothing to look up, each lflow is new (a repeated
+// uuid is found when the index is filled).
+func freshJobs(flows []LogicalFlow) []job {
+	const chunk = 1024
+	// Where each chunk's datapath lists start in the shared block.
+	starts := make([]int, 0, len(flows)/chunk+2)
+	n := 0
+	for i := range flows {
+		if i%chunk == 0 {
+			starts = append(starts, n)
 		}
+		n += len(flows[i].Datapaths)
 	}
-	return errs
+	states := make([]flowState, len(flows))
+	work := make([]job, len(flows))
+	dpBlock := make([]uint32, n)
+	parallelChunk((len(flows)+chunk-1)/chunk, runtime.GOMAXPROCS(0), 1, func(ci int) {
+		block := dpBlock[starts[ci]:]
+		for i := ci * chunk; i < min((ci+1)*chunk, len(flows)); i++ {
+			f := flows[i]
+			l := copy(block, f.Datapaths)
+			f.Datapaths, block = block[:l:l], block[l:]
+			slices.Sort(f.Datapaths)
+			f.Datapaths = slices.Compact(f.Datapaths)
+			states[i] = flowState{flow: f}
+			work[i] = job{&states[i], f.Datapaths}
+		}
+	})
+	return work
 }
 
 // job is "lower lflow st for these datapaths" (which hold no rules now).
@@ -766,10 +859,12 @@ type job struct {
 var parallelMin = 512
 
 // compileAll runs jobs: parse and lower (in parallel for large batches),
-// then commit in order.
-func (c *Compiler) compileAll(work []job) {
+// then commit in order. index, if set, runs beside the lowering (it must
+// not touch what lowering reads); when it returns false nothing is
+// committed and compileAll returns false.
+func (c *Compiler) compileAll(work []job, index func() bool) bool {
 	if len(work) == 0 {
-		return
+		return index == nil || index()
 	}
 	res := make([]flowResult, len(work))
 	// One backing array for every job's per-datapath results (each job's
@@ -779,36 +874,32 @@ func (c *Compiler) compileAll(work []job) {
 		n += len(j.dps)
 	}
 	outs := make([]dpRules, n)
-	next := func(j job) []dpRules {
-		o := outs[:0:len(j.dps)]
+	for i, j := range work {
+		res[i].out = outs[:0:len(j.dps)] // where lowerAll puts its results
 		outs = outs[len(j.dps):]
-		return o
 	}
 	workers := runtime.GOMAXPROCS(0)
+	var indexed chan bool
+	if index != nil {
+		indexed = make(chan bool, 1)
+		go func() { indexed <- index() }()
+	}
 	if len(work) < parallelMin {
 		for i, j := range work {
 			pm, pa := c.parsed(&j.st.flow)
-			res[i] = c.lowerAll(&j.st.flow, j.dps, pm, pa, nil, j.st.out, next(j))
+			res[i] = c.lowerAll(&j.st.flow, j.dps, pm, pa, nil, j.st.out, res[i].out)
 		}
 	} else {
-		bufs := make([][]dpRules, len(work))
-		for i, j := range work {
-			bufs[i] = next(j)
-		}
-		c.lowerParallel(work, res, bufs, workers) // also with one CPU: its caches are cheaper
+		c.lowerParallel(work, res, workers) // also with one CPU: its caches are cheaper
 	}
-	if len(work) < parallelMin {
+	if indexed != nil && !<-indexed {
+		return false
+	}
+	if len(work) < parallelMin || workers < 2 {
 		for i, j := range work {
 			c.commit(j.st, res[i], true)
 		}
-		return
-	}
-	c.presizeTables(res)
-	if workers < 2 {
-		for i, j := range work {
-			c.commit(j.st, res[i], true)
-		}
-		return
+		return true
 	}
 	// Commit in order, then fill the tables and the dependency index (which
 	// share nothing) side by side: on a full compile these map updates are
@@ -820,7 +911,7 @@ func (c *Compiler) compileAll(work []job) {
 	wg.Go(func() {
 		for i, j := range work {
 			if res[i].err == nil {
-				c.installRules(j.st, res[i].out)
+				c.addRulesBulk(j.st, res[i].out)
 			}
 		}
 	})
@@ -837,24 +928,7 @@ func (c *Compiler) compileAll(work []job) {
 		}
 	}
 	wg.Wait()
-}
-
-// presizeTables creates the tables a large batch adds rules to with room
-// for their owners, rather than growing each map owner by owner.
-func (c *Compiler) presizeTables(res []flowResult) {
-	counts := map[TableKey]int{}
-	for i := range res {
-		for _, o := range res[i].out {
-			if o.lo.n > 0 {
-				counts[TableKey{Datapath: o.dp, Pipeline: o.lo.pipeline(), Table: o.lo.table()}]++
-			}
-		}
-	}
-	for k, n := range counts {
-		if c.tables[k] == nil {
-			c.tables[k] = &table{owners: make(map[*flowState]*lowered, n)}
-		}
-	}
+	return true
 }
 
 // workerCacheMax bounds each worker's parse cache in lowerParallel.
@@ -874,7 +948,7 @@ const workerCacheMax = 1 << 12
 // string (hashing every long unique string costs more than the repeats
 // save) and hold the string to compare: a fingerprint shared by two
 // strings only means one of them is parsed again.
-func (c *Compiler) lowerParallel(work []job, res []flowResult, bufs [][]dpRules, workers int) {
+func (c *Compiler) lowerParallel(work []job, res []flowResult, workers int) {
 	caches := make([]workerCache, workers)
 	for w := range caches {
 		caches[w] = workerCache{m: make(map[uint64]seenText[*parsedMatch], workerCacheMax),
@@ -883,20 +957,55 @@ func (c *Compiler) lowerParallel(work []job, res []flowResult, bufs [][]dpRules,
 			caches[w].sh = newShapeCache()
 		}
 	}
-	parallelWorkers(len(work), workers, 64, func(w, i int) {
+	parallelWorkers(len(work), workers, lowerChunk, func(w, i int) {
 		ca := &caches[w]
+		if i%lowerChunk == 0 {
+			ca.warm += warmStrings(work[i:min(i+lowerChunk, len(work))])
+		}
 		j := work[i]
 		f := &j.st.flow
 		if ca.sh != nil {
 			ca.sh.prepare(f)
 		}
-		res[i] = c.lowerAll(f, j.dps, nil, nil, ca, j.st.out, bufs[i])
+		res[i] = c.lowerAll(f, j.dps, nil, nil, ca, j.st.out, res[i].out)
 		ca.ar.reset()
 	})
 	for _, ca := range caches {
 		c.stats.ParsedTexts += ca.parsed
 		c.shaped += ca.shaped
 	}
+}
+
+// lowerChunk is how many jobs a worker of lowerParallel takes at a time.
+const lowerChunk = 64
+
+// warmStrings reads the first byte of each cache line of the strings the
+// jobs will lex, one after the other: the strings sit wherever their reader
+// put them, mostly out of cache, and misses issued together overlap where
+// the lexer would wait for each in turn. A chunk's strings (a few
+// kilobytes) stay in cache until lexed. It returns a sum so that the reads
+// are kept.
+func warmStrings(work []job) byte {
+	var x byte
+	for _, j := range work {
+		for _, s := range [2]string{j.st.flow.Match, j.st.flow.Actions} {
+			for k := 0; k < len(s); k += 64 {
+				x += s[k]
+			}
+		}
+	}
+	return x
+}
+
+// warmUUIDs is warmStrings for the jobs' uuids (the index hashes them).
+func warmUUIDs(work []job) byte {
+	var x byte
+	for _, j := range work {
+		if u := j.st.flow.UUID; u != "" {
+			x += u[0] + u[len(u)-1]
+		}
+	}
+	return x
 }
 
 // useShapes turns shape templates on (tests compare with them off).
@@ -914,6 +1023,7 @@ type workerCache struct {
 	parsed int
 	shaped int
 	sh     *shapeCache // nil: templates off
+	warm   byte        // warmStrings' sums (kept, never read)
 }
 
 // template returns the template of f's shape for datapath dp, or nil.
@@ -1100,7 +1210,7 @@ func (c *Compiler) dropDP(st *flowState, o dpRules) {
 	}
 	k := TableKey{Datapath: o.dp, Pipeline: lo.pipeline(), Table: lo.table()}
 	if t := c.tables[k]; t != nil {
-		delete(t.owners, st)
+		delete(t.ownerMap(), st)
 		t.touch(st, lo, false)
 		c.markChanged(k, t)
 		if len(t.owners) == 0 {
@@ -1115,7 +1225,7 @@ func (lo *lowered) table() uint8       { return lo.base.table }
 func (c *Compiler) addUser(d depKey, u flowDP) {
 	shard := depShard(d)
 	m := c.users[shard]
-	s := m[d]
+	s := m[d.hash]
 	if s == nil {
 		// Carved from a block: most sets are one user and small.
 		blk := &c.userBlk[shard]
@@ -1124,17 +1234,17 @@ func (c *Compiler) addUser(d depKey, u flowDP) {
 		}
 		*blk = (*blk)[:len(*blk)+1]
 		s = &(*blk)[len(*blk)-1]
-		m[d] = s
+		m[d.hash] = s
 	}
 	s.add(u)
 }
 
 func (c *Compiler) delUser(d depKey, u flowDP) {
 	m := c.users[depShard(d)]
-	if s := m[d]; s != nil {
+	if s := m[d.hash]; s != nil {
 		s.del(u)
 		if s.len() == 0 {
-			delete(m, d)
+			delete(m, d.hash)
 			*s = userSet{} // its block may outlive it: hold nothing
 		}
 	}
@@ -1159,12 +1269,40 @@ func (c *Compiler) addRules(st *flowState, dp uint32, lo *lowered) {
 		t = &table{owners: map[*flowState]*lowered{}}
 		c.tables[k] = t
 	}
-	if old := t.owners[st]; old != nil && old != lo {
+	owners := t.ownerMap()
+	if old := owners[st]; old != nil && old != lo {
 		t.touch(st, old, false) // replaced without being dropped first
 	}
-	t.owners[st] = lo
+	owners[st] = lo
 	t.touch(st, lo, true)
 	c.markChanged(k, t)
+}
+
+// addRulesBulk is addRules for the commit of a large batch: a table made in
+// a large batch lists its owners in bulk. Each lflow state of a batch is
+// added to a table at most once (one lowering per datapath), and any earlier
+// presence of it was removed through ownerMap.
+func (c *Compiler) addRulesBulk(st *flowState, out []dpRules) {
+	for _, o := range out {
+		lo := o.lo
+		if lo.n == 0 {
+			continue
+		}
+		k := TableKey{Datapath: o.dp, Pipeline: lo.pipeline(), Table: lo.table()}
+		t := c.tables[k]
+		if t == nil {
+			t = &table{}
+			c.tables[k] = t
+		}
+		if t.owners != nil {
+			c.addRules(st, o.dp, lo)
+			continue
+		}
+		c.stats.Rules += int(lo.n)
+		t.bulk = append(t.bulk, tableOwner{st, lo})
+		t.touch(st, lo, true)
+		c.markChanged(k, t)
+	}
 }
 
 // retarget moves an unchanged lflow to a new datapath set: rules of the
@@ -1201,8 +1339,8 @@ func dedupDeps(d []depKey) []depKey {
 }
 
 func (c *Compiler) invalidate(kind depKind, name string) {
-	d := depKey{kind, name}
-	if s := c.users[depShard(d)][d]; s != nil {
+	d := newDepKey(kind, name)
+	if s := c.users[depShard(d)][d.hash]; s != nil {
 		s.each(c.markDirty)
 	}
 }
@@ -1286,7 +1424,7 @@ func (c *Compiler) recompile() {
 		work = append(work, job{st, dps})
 	}
 	clear(c.dirty)
-	c.compileAll(work)
+	c.compileAll(work, nil)
 }
 
 // Flush recompiles what is dirty and returns the tables whose rules changed
@@ -1325,8 +1463,11 @@ func (c *Compiler) buildTables(keys []TableKey) {
 		}
 	}
 	// Largest first, so that one big table does not finish last alone.
-	slices.SortStableFunc(ts, func(a, b *table) int { return cmp.Compare(len(b.owners), len(a.owners)) })
-	parallelChunk(len(ts), workers, 1, func(i int) { ts[i].rules() })
+	slices.SortStableFunc(ts, func(a, b *table) int { return cmp.Compare(b.size(), a.size()) })
+	scratch := make([][]ruleKey, workers) // sort keys, reused table after table
+	parallelWorkers(len(ts), workers, 1, func(w, i int) {
+		ts[i].rulesWith(&scratch[w])
+	})
 	c.ahead = ts
 }
 
@@ -1404,8 +1545,10 @@ func (c *Compiler) Tables() []TableKey {
 // buffer the caller reuses. A view is valid until the compiler's next
 // change.
 type TableView struct {
-	refs  []ruleRef
-	rules []Rule // set instead of refs when the table merges duplicates
+	refs []ruleRef
+	// The merged memberships of conjunction members that absorbed their
+	// duplicates (by index in refs), in a table that merges rules.
+	conj map[int][]ConjRef
 }
 
 // View returns a view of table k, or false where Table(k) is nil (absent or
@@ -1418,39 +1561,66 @@ func (c *Compiler) View(k TableKey) (TableView, bool) {
 		return TableView{}, false
 	}
 	refs := t.rules()
-	for i := 1; i < len(refs); i++ {
-		if compareKeyParts(refs[i-1], refs[i]) == 0 {
-			return TableView{rules: t.decoded()}, true
+	if t.dups < 0 {
+		t.dups = 0
+		for i := 1; i < len(refs) && t.dups == 0; i++ {
+			t.dups = int8(b2i(compareKeyParts(refs[i-1], refs[i]) == 0))
 		}
+	}
+	if t.dups > 0 {
+		return mergedView(refs), true
 	}
 	return TableView{refs: refs}, true
 }
 
-// Len returns the number of rules.
-func (v TableView) Len() int {
-	if v.rules != nil {
-		return len(v.rules)
+// mergedView is the view of sorted rules with duplicates, merged as
+// mergeRules merges decoded ones: of rules with the same priority and match
+// the first stays, absorbing the memberships of later members if it is a
+// member itself.
+func mergedView(refs []ruleRef) TableView {
+	v := TableView{refs: make([]ruleRef, 0, len(refs))}
+	for _, r := range refs {
+		n := len(v.refs)
+		if n == 0 || compareKeyParts(v.refs[n-1], r) != 0 {
+			v.refs = append(v.refs, r)
+			continue
+		}
+		first := v.refs[n-1]
+		if !first.lo.isMember(int(first.i)) || !r.lo.isMember(int(r.i)) {
+			continue
+		}
+		if v.conj == nil {
+			v.conj = map[int][]ConjRef{}
+		}
+		cj, ok := v.conj[n-1]
+		if !ok {
+			cj = []ConjRef{first.lo.cj.member[first.i]}
+		}
+		v.conj[n-1] = append(cj, r.lo.cj.member[r.i])
 	}
-	return len(v.refs)
+	return v
 }
+
+// Len returns the number of rules.
+func (v TableView) Len() int { return len(v.refs) }
 
 // Rule returns rule i, its match decoded into buf's storage (grown when
 // short), and that storage for the next call: the rule's Match is valid
 // until buf is reused. The match's values and masks and the program are
 // shared with the compiler: read them, never modify them.
 func (v TableView) Rule(i int, buf []FieldMatch) (Rule, []FieldMatch) {
-	if v.rules != nil {
-		return v.rules[i], buf
-	}
 	r := v.refs[i]
 	out := r.rule()
 	buf = decodeMatch(buf[:0], r.match())
 	out.Match = buf[:len(buf):len(buf)]
+	if cj, ok := v.conj[i]; ok {
+		out.Conj = cj
+	}
 	return out, buf
 }
 
 // prunable reports whether Table(k) returns nil for t, without decoding
-// t when it has several rules of different matches.
+// it: only a table whose rules all merge into one can be pruned.
 func (t *table) prunable(k TableKey) bool {
 	refs := t.rules()
 	switch {
@@ -1459,12 +1629,13 @@ func (t *table) prunable(k TableKey) bool {
 	case len(refs) > 1 && compareKeyParts(refs[0], refs[len(refs)-1]) != 0:
 		return false // merging leaves at least two rules
 	}
-	rules := t.decoded()
-	if len(rules) == 0 || isPassThrough(k, rules) {
-		return true
+	// Every rule has one priority and match: merged, the first stays.
+	r := refs[0]
+	if len(r.match()) != 0 || r.lo.isMember(int(r.i)) || len(r.lo.base.actions) != 1 {
+		return false
 	}
-	t.ready = rules // not handed out: keep it for the Table call
-	return false
+	n, ok := r.lo.base.actions[0].(Next)
+	return ok && n.Pipeline == k.Pipeline && int(n.Table) == int(k.Table)+1
 }
 
 // isPassThrough reports whether a table only says "everything: next".
@@ -1508,42 +1679,123 @@ func mergeRules(all []Rule) []Rule {
 // sortRules returns the rules of sets in table order (compareRefs). It
 // sorts small keys holding no pointers.
 //
-// Each key carries the first 16 bytes of the rule's order key (priority,
-// then its encoded match), so that most comparisons read two words held in
-// the sorted array instead of two rules.
-func sortRules(sets []*lowered) []ruleRef {
+// Each key carries the first 24 bytes of the rule's order key (priority,
+// then its encoded match), so that most comparisons read words held in the
+// sorted array instead of two rules; keys are sorted by those (sortKeys),
+// then runs of equal ones by the whole order. It also reports whether two
+// rules share priority and match. The keys are sorted in *scratch if set.
+func sortRules(sets []*lowered, scratch *[]ruleKey) ([]ruleRef, bool) {
 	n := 0
 	for _, lo := range sets {
 		n += int(lo.n)
 	}
-	keys := make([]ruleKey, 0, n)
+	var keys []ruleKey
+	if scratch != nil && cap(*scratch) >= n {
+		keys = (*scratch)[:0]
+	} else {
+		keys = make([]ruleKey, 0, n)
+		if scratch != nil {
+			*scratch = keys
+		}
+	}
 	for s, lo := range sets {
 		for i := 0; i < int(lo.n); i++ {
 			keys = append(keys, makeRuleKey(lo.base.prio, lo.match(i), int32(s), int32(i)))
 		}
 	}
 	ref := func(k ruleKey) ruleRef { return ruleRef{sets[k.set], k.i} }
-	slices.SortFunc(keys, func(a, b ruleKey) int {
-		if a.k0 != b.k0 {
-			return cmp.Compare(a.k0, b.k0)
+	sortKeys(keys, 2*bits.Len(uint(len(keys))))
+	// Runs of equal prefixes (few and short) take the full order.
+	full := func(a, b ruleKey) int { return compareRefs(ref(a), ref(b)) }
+	for i := 0; i < len(keys); {
+		j := i + 1
+		for j < len(keys) && samePrefix(&keys[j], &keys[i]) {
+			j++
 		}
-		if a.k1 != b.k1 {
-			return cmp.Compare(a.k1, b.k1)
+		if j-i > 1 {
+			slices.SortFunc(keys[i:j], full)
 		}
-		return compareRefs(ref(a), ref(b))
-	})
+		i = j
+	}
 	out := make([]ruleRef, len(keys))
+	dups := false
 	for i, k := range keys {
 		out[i] = ref(k)
+		if i > 0 && !dups && samePrefix(&k, &keys[i-1]) {
+			dups = compareKeyParts(out[i-1], out[i]) == 0
+		}
 	}
-	return out
+	return out, dups
 }
 
-// ruleKey is a prefix of a rule's order key, big-endian in k0:k1, and where
+// keyLess orders keys by their prefixes.
+func keyLess(a, b *ruleKey) bool {
+	if a.k0 != b.k0 {
+		return a.k0 < b.k0
+	}
+	if a.k1 != b.k1 {
+		return a.k1 < b.k1
+	}
+	return a.k2 < b.k2
+}
+
+func samePrefix(a, b *ruleKey) bool { return a.k0 == b.k0 && a.k1 == b.k1 && a.k2 == b.k2 }
+
+// sortKeys sorts keys by prefix (keyLess): a quicksort comparing inline
+// (slices.SortFunc calls a function per comparison, most of a table's
+// sort), insertion sort for short ranges, slices.SortFunc below depth 0.
+func sortKeys(k []ruleKey, depth int) {
+	for len(k) > 12 {
+		if depth == 0 {
+			slices.SortFunc(k, func(a, b ruleKey) int {
+				return cmp.Or(cmp.Compare(a.k0, b.k0), cmp.Compare(a.k1, b.k1), cmp.Compare(a.k2, b.k2))
+			})
+			return
+		}
+		depth--
+		// The median of the first, middle and last keys goes to the middle.
+		m, n := len(k)/2, len(k)-1
+		if keyLess(&k[m], &k[0]) {
+			k[m], k[0] = k[0], k[m]
+		}
+		if keyLess(&k[n], &k[m]) {
+			k[n], k[m] = k[m], k[n]
+			if keyLess(&k[m], &k[0]) {
+				k[m], k[0] = k[0], k[m]
+			}
+		}
+		p := k[m]
+		i, j := -1, len(k) // Hoare's partition: k[:j+1] <= p <= k[j+1:], both non-empty
+		for {
+			for i++; keyLess(&k[i], &p); i++ {
+			}
+			for j--; keyLess(&p, &k[j]); j-- {
+			}
+			if i >= j {
+				break
+			}
+			k[i], k[j] = k[j], k[i]
+		}
+		if left, right := k[:j+1], k[j+1:]; len(left) < len(right) {
+			sortKeys(left, depth)
+			k = right
+		} else {
+			sortKeys(right, depth)
+			k = left
+		}
+	}
+	for i := 1; i < len(k); i++ {
+		for j := i; j > 0 && keyLess(&k[j], &k[j-1]); j-- {
+			k[j], k[j-1] = k[j-1], k[j]
+		}
+	}
+}
+
+// ruleKey is a prefix of a rule's order key, big-endian in k0:k1:k2, and where
 // the rule is (rule i of sets[set]).
 type ruleKey struct {
-	k0, k1 uint64
-	set, i int32
+	k0, k1, k2 uint64
+	set, i     int32
 }
 
 // makeRuleKey encodes the order of compareRefs as bytes: 0xffff-priority,
@@ -1551,11 +1803,12 @@ type ruleKey struct {
 // another sorts first, as in bytes.Compare). Equal prefixes fall back to
 // compareRefs.
 func makeRuleKey(prio uint16, match []byte, set, i int32) ruleKey {
-	var b [16]byte
+	var b [24]byte
 	p := 0xffff - prio
 	b[0], b[1] = byte(p>>8), byte(p)
 	copy(b[2:], match)
-	return ruleKey{k0: binary.BigEndian.Uint64(b[:8]), k1: binary.BigEndian.Uint64(b[8:]), set: set, i: i}
+	return ruleKey{k0: binary.BigEndian.Uint64(b[:8]), k1: binary.BigEndian.Uint64(b[8:16]),
+		k2: binary.BigEndian.Uint64(b[16:]), set: set, i: i}
 }
 
 // compareKeyParts compares the priority (highest first) and the match.

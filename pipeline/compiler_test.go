@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -361,5 +362,138 @@ func TestTemplateBackendsFollowTheirVariable(t *testing.T) {
 	c.InvalidateTemplateVar("lbport")
 	if out := render(c); !strings.Contains(out, "backends=192.0.2.99:9090,") {
 		t.Errorf("not recompiled with the new port:\n%s", out)
+	}
+}
+
+// TestViewMergesConjunctions: two lflows whose conjunction members share a
+// priority and a match in one table; View gives what Table gives (the
+// first member absorbing the other's membership), in small and large
+// batches.
+func TestViewMergesConjunctions(t *testing.T) {
+	flows := []LogicalFlow{
+		{UUID: "a", Datapaths: []uint32{1}, Table: 3, Priority: 100,
+			Match: "ip4.src == {192.0.2.1, 192.0.2.2, 192.0.2.4} && tcp.dst == {80, 443, 8080}", Actions: "next;"},
+		{UUID: "b", Datapaths: []uint32{1}, Table: 3, Priority: 100,
+			Match: "ip4.src == {192.0.2.1, 192.0.2.3, 192.0.2.4} && tcp.dst == {22, 23, 25}", Actions: "drop;"},
+		{UUID: "c", Datapaths: []uint32{1}, Table: 3, Priority: 100,
+			Match: "ip4.src == 192.0.2.1 && tcp", Actions: "drop;"},
+	}
+	for _, pmin := range []int{1 << 30, 1} {
+		restore := func(old int) func() { parallelMin = pmin; return func() { parallelMin = old } }(parallelMin)
+		c := NewCompiler(newTestResolver())
+		c.UpsertBatch(flows)
+		k := TableKey{Datapath: 1, Pipeline: Ingress, Table: 3}
+		c.Flush()
+		v, ok := c.View(k)
+		rules := c.Table(k)
+		if !ok || v.Len() != len(rules) {
+			t.Fatalf("parallelMin %d: view %v with %d rules, table %d", pmin, ok, v.Len(), len(rules))
+		}
+		merged := false
+		var buf []FieldMatch
+		for i := range rules {
+			var r Rule
+			r, buf = v.Rule(i, buf)
+			if r.String() != rules[i].String() || !slices.Equal(r.Conj, rules[i].Conj) {
+				t.Errorf("parallelMin %d rule %d: view %s %v, table %s %v", pmin, i, r.String(), r.Conj, rules[i].String(), rules[i].Conj)
+			}
+			merged = merged || len(r.Conj) > 1
+		}
+		if !merged {
+			t.Errorf("parallelMin %d: no merged membership in\n%s", pmin, render(c))
+		}
+		restore()
+	}
+}
+
+// TestUserSetCounts: the dependency index keys sets by hash, so two inputs
+// sharing a hash share a set; a compile that used both is in it twice and
+// stays until it removed itself for both, in the list and the map forms.
+func TestUserSetCounts(t *testing.T) {
+	for _, others := range []int{0, userSetSmall + 4} {
+		var u userSet
+		states := make([]flowState, others+1)
+		for i := 1; i <= others; i++ {
+			u.add(flowDP{&states[i], 1})
+		}
+		x := flowDP{&states[0], 7}
+		u.add(x)
+		u.add(x)
+		members := func() int {
+			n := 0
+			u.each(func(y flowDP) {
+				if y == x {
+					n++
+				}
+			})
+			return n
+		}
+		u.del(x)
+		if members() == 0 || u.len() != others+1 {
+			t.Errorf("%d others: one removal of two took x out (len %d)", others, u.len())
+		}
+		u.del(x)
+		if members() != 0 || u.len() != others {
+			t.Errorf("%d others: x still in after two removals (len %d)", others, u.len())
+		}
+	}
+}
+
+// TestSortKeys holds the tables' key sort to slices.SortFunc's order on
+// keys with many repeats, presorted and reversed runs, and at the depth
+// limit.
+func TestSortKeys(t *testing.T) {
+	seed := uint64(1)
+	rnd := func(n uint64) uint64 {
+		seed ^= seed << 13
+		seed ^= seed >> 7
+		seed ^= seed << 17
+		return seed % n
+	}
+	less := func(a, b ruleKey) int {
+		if a.k0 != b.k0 {
+			if a.k0 < b.k0 {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(a.k1, b.k1), cmp.Compare(a.k2, b.k2))
+	}
+	for _, n := range []int{0, 1, 2, 13, 100, 1000, 5000} {
+		for _, kind := range []string{"random", "few", "sorted", "reversed"} {
+			for _, depth := range []int{0, 3, 64} {
+				keys := make([]ruleKey, n)
+				for i := range keys {
+					switch kind {
+					case "random":
+						keys[i] = ruleKey{k0: rnd(1 << 20), k1: rnd(1 << 40)}
+					case "few":
+						keys[i] = ruleKey{k0: rnd(3), k1: rnd(4), k2: rnd(3)}
+					case "sorted":
+						keys[i] = ruleKey{k0: uint64(i / 7), k1: uint64(i % 7)}
+					case "reversed":
+						keys[i] = ruleKey{k0: uint64(n - i/3), k1: rnd(2)}
+					}
+				}
+				for i := range keys {
+					keys[i].i = int32(i)
+				}
+				got := slices.Clone(keys)
+				sortKeys(got, depth)
+				for i := 1; i < len(got); i++ {
+					if less(got[i-1], got[i]) > 0 {
+						t.Fatalf("%d %s keys, depth %d: not sorted at %d", n, kind, depth, i)
+					}
+				}
+				// The same keys, each once.
+				full := func(a, b ruleKey) int { return cmp.Or(less(a, b), cmp.Compare(a.i, b.i)) }
+				slices.SortFunc(got, full)
+				want := slices.Clone(keys)
+				slices.SortFunc(want, full)
+				if !slices.Equal(got, want) {
+					t.Errorf("%d %s keys, depth %d: keys lost or repeated", n, kind, depth)
+				}
+			}
+		}
 	}
 }

@@ -94,36 +94,46 @@ func TestIncrementalEqualsFull(t *testing.T) {
 		// Start from a world with datapaths and lflows but no ports, port
 		// groups or address sets; then reveal the real state and invalidate
 		// what changed.
-		r := &sbjson.Switchable{S: bare[name]}
-		inc := pipeline.NewCompiler(r)
-		flows := slices.Clone(s.Flows)
-		for _, ps := range s.LocalPortSecurity() {
-			f, err := pipeline.PortSecurityFlows(ps)
-			if err != nil {
-				t.Fatal(err)
+		// Either one lflow at a time, or in one large batch (tables listing
+		// their owners in bulk until the changes below).
+		for _, batch := range []bool{false, true} {
+			r := &sbjson.Switchable{S: bare[name]}
+			inc := pipeline.NewCompiler(r)
+			flows := slices.Clone(s.Flows)
+			for _, ps := range s.LocalPortSecurity() {
+				f, err := pipeline.PortSecurityFlows(ps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				flows = append(flows, f...)
 			}
-			flows = append(flows, f...)
-		}
-		for i := len(flows) - 1; i >= 0; i-- { // reverse order on purpose
-			inc.Upsert(flows[i])
-		}
-		inc.Flush()
-		r.S = s
-		delta := sbjson.Diff(bare[name], s)
-		if len(delta.Upsert) != 0 || len(delta.Delete) != 0 {
-			t.Fatalf("%s: lflows differ between the bare and full snapshot", name)
-		}
-		before := inc.Stats().Recompiles
-		delta.Apply(inc)
-		got := pipeline.Render(inc, pipeline.RenderOptions{StableConjIDs: true})
-		if got != want {
-			t.Errorf("%s: incremental rendering differs from full compile:\n%s", name, lineDiff(want, got))
-		}
-		if n := inc.Stats().Recompiles - before; n == 0 || n >= len(s.Flows) {
-			t.Errorf("%s: %d of %d lflows recompiled: invalidation should be selective", name, n, len(s.Flows))
-		}
-		if len(inc.Errors()) != 0 {
-			t.Errorf("%s: %d errors after invalidation, first: %v", name, len(inc.Errors()), inc.Errors()[0])
+			if batch {
+				restore := pipeline.SetParallelMin(1)
+				inc.UpsertBatch(flows)
+				restore()
+			} else {
+				for i := len(flows) - 1; i >= 0; i-- { // reverse order on purpose
+					inc.Upsert(flows[i])
+				}
+			}
+			inc.Flush()
+			r.S = s
+			delta := sbjson.Diff(bare[name], s)
+			if len(delta.Upsert) != 0 || len(delta.Delete) != 0 {
+				t.Fatalf("%s: lflows differ between the bare and full snapshot", name)
+			}
+			before := inc.Stats().Recompiles
+			delta.Apply(inc)
+			got := pipeline.Render(inc, pipeline.RenderOptions{StableConjIDs: true})
+			if got != want {
+				t.Errorf("%s (batch %v): incremental rendering differs from full compile:\n%s", name, batch, lineDiff(want, got))
+			}
+			if n := inc.Stats().Recompiles - before; n == 0 || n >= len(s.Flows) {
+				t.Errorf("%s: %d of %d lflows recompiled: invalidation should be selective", name, n, len(s.Flows))
+			}
+			if len(inc.Errors()) != 0 {
+				t.Errorf("%s: %d errors after invalidation, first: %v", name, len(inc.Errors()), inc.Errors()[0])
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"strconv"
 	"sync"
@@ -309,6 +310,15 @@ func (al *arena) mergeSingles(d dnf) dnf {
 type depKey struct {
 	kind depKind
 	name string
+	hash uint64 // of kind and name: the compiler's index key (userSet)
+}
+
+// depSeed seeds the hashes of depKeys (one per process: the index is not
+// kept across processes, and nothing depends on its order).
+var depSeed = maphash.MakeSeed()
+
+func newDepKey(kind depKind, name string) depKey {
+	return depKey{kind, name, maphash.String(depSeed, name) ^ uint64(kind)*0x9e3779b97f4a7c15}
 }
 
 type depKind uint8
@@ -328,7 +338,7 @@ type deps struct{ list []depKey }
 
 func (d *deps) add(kind depKind, name string) {
 	if d != nil {
-		d.list = append(d.list, depKey{kind, name})
+		d.list = append(d.list, newDepKey(kind, name))
 	}
 }
 

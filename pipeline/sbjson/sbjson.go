@@ -558,15 +558,17 @@ func Compile(s *Snapshot) (*pipeline.Compiler, *Report) {
 		rep.Unsupported[e.Reason] = append(rep.Unsupported[e.Reason], e.UUID)
 		rep.Errors = append(rep.Errors, e.Error())
 	}
+	// Counted through views, as the map installer reads them: Table would
+	// decode every rule into memory only to count it.
 	keys := c.Flush()
 	for _, k := range keys {
-		rules := c.Table(k)
-		if rules == nil {
+		v, ok := c.View(k)
+		if !ok {
 			rep.Pruned++
 			continue
 		}
 		rep.Tables++
-		rep.Rules += len(rules)
+		rep.Rules += v.Len()
 	}
 	return c, rep
 }
