@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	gomaps "maps"
 	"net"
 	"net/netip"
 	"os"
@@ -80,11 +81,16 @@ type BPFDatapath struct {
 	// multicast groups and MAC bindings were last written from, in full
 	// (zero: not since the last reset): the same maps again write nothing
 	portsIn portInputs
+	// moved are the ports (dp, key) whose name came, went or changed key
+	// in this Apply (invalidate): multicast groups naming them are
+	// resolved again
+	moved map[[2]uint32]bool
 	// byUUID: the ports' names by Port_Binding uuid, of the State's Ports
 	// map byUUIDOf
-	byUUID   map[string]string
-	byUUIDOf unsafe.Pointer
-	stages   lflowStages // the compiler's errors and their stage names (lflowstage.go)
+	byUUID      map[string]string
+	byUUIDOf    unsafe.Pointer
+	byUUIDPorts map[string]*sbdb.PortBinding // the map byUUIDOf names
+	stages      lflowStages                  // the compiler's errors and their stage names (lflowstage.go)
 }
 
 // ApplyStats says what the last Apply did with the flows: lflows handed to
@@ -274,6 +280,7 @@ func (b *BPFDatapath) apply(s *State) error {
 	}
 	facts := newResolverFacts(s, old)
 	b.res.set(facts)
+	b.moved = map[[2]uint32]bool{}
 	if b.full {
 		b.comp.InvalidateAll()
 	}
@@ -287,6 +294,12 @@ func (b *BPFDatapath) apply(s *State) error {
 	if b.full || !in.same(&b.portsIn) || len(b.lnErr) > 0 || len(b.neighErr) > 0 {
 		b.portsIn = portInputs{}
 		if err := b.applyPorts(s, facts); err != nil {
+			// what moved in this pass is not known to the next: it
+			// resolves every multicast group again
+			for k, m := range b.mcast {
+				m.row = nil
+				b.mcast[k] = m
+			}
 			return err
 		}
 		b.portsIn = in
@@ -325,26 +338,45 @@ func (b *BPFDatapath) invalidate(old, nw *resolverFacts) {
 	}
 	// Facts taken over from the previous pass (newResolverFacts) are the
 	// same maps: nothing in them changed meaning.
+	portNames, residentNames := gomaps.Keys(nw.ports), gomaps.Keys(nw.resident) // and old's
+	oldPortNames, oldResidentNames := gomaps.Keys(old.ports), gomaps.Keys(old.resident)
+	if nw.portsFrom != nil && nw.portsFrom == mapPointer(old.ports) {
+		portNames, residentNames = slices.Values(nw.portsChanged), slices.Values(nw.portsChanged)
+		oldPortNames, oldResidentNames = slices.Values(nw.portsChanged), slices.Values(nw.portsChanged)
+	}
 	if mapPointer(nw.ports) != mapPointer(old.ports) {
-		for name, v := range nw.ports {
+		for name := range portNames {
+			v, ok := nw.ports[name]
+			if !ok {
+				continue
+			}
 			if o, ok := old.ports[name]; !ok || o != v {
 				b.comp.InvalidatePort(name)
+				b.moved[[2]uint32{v.dp, v.key}] = true
+				if ok {
+					b.moved[[2]uint32{o.dp, o.key}] = true
+				}
 			}
 		}
-		for name := range old.ports {
+		for name := range oldPortNames {
+			o, ok := old.ports[name]
+			if !ok {
+				continue
+			}
 			if _, ok := nw.ports[name]; !ok {
 				b.comp.InvalidatePort(name)
+				b.moved[[2]uint32{o.dp, o.key}] = true
 			}
 		}
 	}
 	if mapPointer(nw.resident) != mapPointer(old.resident) {
-		for name, v := range nw.resident {
-			if old.resident[name] != v {
+		for name := range residentNames {
+			if v := nw.resident[name]; v && old.resident[name] != v {
 				b.comp.InvalidateChassisResident(name)
 			}
 		}
-		for name := range old.resident {
-			if !nw.resident[name] {
+		for name := range oldResidentNames {
+			if old.resident[name] && !nw.resident[name] {
 				b.comp.InvalidateChassisResident(name)
 			}
 		}
@@ -464,7 +496,36 @@ func (b *BPFDatapath) applyFlows(s *State, old, f *resolverFacts) error {
 	flowsPtr, groupsPtr := mapPointer(s.Flows), mapPointer(s.DPGroups)
 	dpsSame := sameKeys(b.lastDPKeys, f.dpKey)
 	var upserts []pipeline.LogicalFlow
-	if flowsPtr != b.lastFlows || groupsPtr != b.lastGroups || !dpsSame {
+	if d := s.FlowDelta; d != nil && d.Base == b.lastFlows && b.lastFlows != nil && groupsPtr == b.lastGroups && dpsSame {
+		// The controller says which flows differ from those of the last
+		// pass: only they are looked at (a pass after one lsp-add visits
+		// tens of flows, not the 43k of the reference scale).
+		for _, uuid := range d.Changed {
+			prev, had := b.rows[uuid]
+			lf, ok := s.Flows[uuid]
+			var dps []uint32
+			if ok {
+				dps = localDatapaths(lf, s, f)
+			}
+			if len(dps) == 0 {
+				if had {
+					b.comp.Delete(uuid)
+					delete(b.rows, uuid)
+				}
+				continue
+			}
+			if had && prev.row == lf && slices.Equal(prev.dps, dps) {
+				continue
+			}
+			pf := toPipelineFlow(lf, dps)
+			sig := flowSig(pf)
+			if !had || prev.sig != sig {
+				upserts = append(upserts, pf)
+			}
+			b.rows[uuid] = flowRow{row: lf, dps: dps, sig: sig}
+		}
+		b.lastFlows = flowsPtr
+	} else if flowsPtr != b.lastFlows || groupsPtr != b.lastGroups || !dpsSame {
 		groupsSame := groupsPtr == b.lastGroups && dpsSame
 		rows := make(map[string]flowRow, len(s.Flows))
 		for uuid, lf := range s.Flows {
@@ -715,11 +776,18 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 			delete(b.dps, dp)
 		}
 	}
+	// ports written, deleted or renamed: the multicast groups naming them
+	// are resolved again
+	changed := make(map[[2]uint32]bool, len(b.moved))
+	for k := range b.moved {
+		changed[k] = true
+	}
 	for k, p := range ports {
 		if old, ok := b.ports[k]; !ok || old != p {
 			if err := b.st.SetPort(p); err != nil {
 				return err
 			}
+			changed[k] = true
 		}
 	}
 	for k := range b.ports {
@@ -728,6 +796,7 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 				return err
 			}
 			delete(b.ports, k)
+			changed[k] = true
 		}
 	}
 	for k, p := range ports {
@@ -776,7 +845,7 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 		return err
 	}
 	b.applyNeighbours(ports)
-	return b.applyMulticast(s, f, ports)
+	return b.applyMulticast(s, f, ports, changed)
 }
 
 // neighRef is a managed neighbour entry made for a remote chassis.
@@ -990,53 +1059,78 @@ func remoteIP(s *State, port string) (netip.Addr, bool) {
 
 // applyMulticast writes each group: the members that have a port here
 // (local devices, patch and localport ports) and the remote chassis that
-// have members.
-func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]uint32]maps.Port) error {
-	if p := mapPointer(s.Ports); p != b.byUUIDOf {
-		b.byUUID = make(map[string]string, len(s.Ports))
-		for name, pb := range s.Ports {
-			b.byUUID[pb.UUID] = name
-		}
-		b.byUUIDOf = p
-	}
-	byUUID := b.byUUID
+// have members. A group whose row is the one last written, whose members
+// all resolved then and none of whose members' ports changed (changed) is
+// not resolved again: a pass after one port's change looks at its groups
+// only, not at every member of every group (10,000 at the reference scale).
+func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]uint32]maps.Port, changed map[[2]uint32]bool) error {
 	wanted := map[[2]uint32]bool{}
 	for _, mg := range s.MulticastGroups {
 		dp, ok := f.dpKey[mg.Datapath]
 		if !ok {
 			continue
 		}
-		var local []uint32
+		k := [2]uint32{dp, uint32(mg.TunnelKey)}
+		wanted[k] = true
+		old, had := b.mcast[k]
+		if had && old.row == mg && old.complete && !slices.ContainsFunc(old.members, func(m [2]uint32) bool { return changed[m] }) {
+			continue
+		}
+		if p := mapPointer(s.Ports); p != b.byUUIDOf {
+			if d := s.PortDelta; d != nil && d.Base == b.byUUIDOf && b.byUUIDPorts != nil {
+				// the ports the controller names changed: their rows only
+				for _, name := range d.Changed {
+					if pb, ok := b.byUUIDPorts[name]; ok && b.byUUID[pb.UUID] == name {
+						delete(b.byUUID, pb.UUID)
+					}
+				}
+				for _, name := range d.Changed {
+					if pb, ok := s.Ports[name]; ok {
+						b.byUUID[pb.UUID] = name
+					}
+				}
+			} else {
+				b.byUUID = make(map[string]string, len(s.Ports))
+				for name, pb := range s.Ports {
+					b.byUUID[pb.UUID] = name
+				}
+			}
+			b.byUUIDOf, b.byUUIDPorts = p, s.Ports
+		}
+		nw := mcastMembers{row: mg, complete: true, members: make([][2]uint32, 0, len(mg.Ports))}
 		remote := map[netip.Addr]bool{}
 		for _, pu := range mg.Ports {
-			name, ok := byUUID[pu]
+			name, ok := b.byUUID[pu]
 			if !ok {
+				nw.complete = false
 				continue
 			}
-			pk := f.ports[name]
-			if p, ok := ports[[2]uint32{pk.dp, pk.key}]; ok {
+			pk, ok := f.ports[name]
+			if !ok {
+				nw.complete = false
+				continue
+			}
+			key := [2]uint32{pk.dp, pk.key}
+			nw.members = append(nw.members, key)
+			if p, ok := ports[key]; ok {
 				if p.Type == maps.PortRemote {
 					remote[p.Chassis] = true
 				} else {
-					local = append(local, pk.key)
+					nw.local = append(nw.local, pk.key)
 				}
 			}
 		}
-		sort.Slice(local, func(i, j int) bool { return local[i] < local[j] })
-		var rem []netip.Addr
+		sort.Slice(nw.local, func(i, j int) bool { return nw.local[i] < nw.local[j] })
 		for a := range remote {
-			rem = append(rem, a)
+			nw.remote = append(nw.remote, a)
 		}
-		sort.Slice(rem, func(i, j int) bool { return rem[i].Less(rem[j]) })
-		k := [2]uint32{dp, uint32(mg.TunnelKey)}
-		wanted[k] = true
-		if old, ok := b.mcast[k]; ok && slices.Equal(old.local, local) && slices.Equal(old.remote, rem) {
-			continue
+		sort.Slice(nw.remote, func(i, j int) bool { return nw.remote[i].Less(nw.remote[j]) })
+		if !had || !slices.Equal(old.local, nw.local) || !slices.Equal(old.remote, nw.remote) {
+			if err := b.st.SetMulticastGroup(dp, uint32(mg.TunnelKey), nw.local, nw.remote); err != nil {
+				return err
+			}
 		}
-		if err := b.st.SetMulticastGroup(dp, uint32(mg.TunnelKey), local, rem); err != nil {
-			return err
-		}
-		b.mcast[k] = mcastMembers{local, rem}
+		b.mcast[k] = nw
 	}
 	for k := range b.mcast {
 		if !wanted[k] {
@@ -1049,10 +1143,15 @@ func (b *BPFDatapath) applyMulticast(s *State, f *resolverFacts, ports map[[2]ui
 	return b.applyMACBindings(s, f)
 }
 
-// mcastMembers are what a multicast group entry was written with.
+// mcastMembers are what a multicast group entry was written with, and
+// what from: the row, the ports its members resolved to, whether all did.
 type mcastMembers struct {
 	local  []uint32
 	remote []netip.Addr
+
+	row      *sbdb.MulticastGroup
+	members  [][2]uint32
+	complete bool
 }
 
 // applyMACBindings writes the MAC_Binding rows of the local datapaths that
@@ -1172,6 +1271,11 @@ type resolverFacts struct {
 	routers    map[uint32]bool
 	templates  map[string]string // this chassis' template variables (read only)
 	src        factSources
+	// portsChanged, if portsFrom is set, are the only names whose ports
+	// and resident facts can differ from those of the facts whose ports map
+	// is portsFrom
+	portsFrom    unsafe.Pointer
+	portsChanged []string
 }
 
 // factSources are the State maps the facts were derived from.
@@ -1192,10 +1296,24 @@ func newResolverFacts(s *State, old *resolverFacts) *resolverFacts {
 	if old == nil {
 		old = &resolverFacts{}
 	}
-	if o := old.src; o.datapaths == src.datapaths && o.ports == src.ports && o.portChassis == src.portChassis &&
-		o.chassis == src.chassis && old.ports != nil {
+	o := old.src
+	switch {
+	case o.datapaths == src.datapaths && o.ports == src.ports && o.portChassis == src.portChassis &&
+		o.chassis == src.chassis && old.ports != nil:
 		f.dpKey, f.routers, f.ports, f.resident = old.dpKey, old.routers, old.ports, old.resident
-	} else {
+	case s.PortDelta != nil && s.PortDelta.Base == o.ports && o.datapaths == src.datapaths && o.chassis == src.chassis &&
+		old.ports != nil:
+		// Only the ports the controller names changed: the others keep
+		// their facts (and need no invalidation).
+		f.dpKey, f.routers = old.dpKey, old.routers
+		f.ports, f.resident = gomaps.Clone(old.ports), gomaps.Clone(old.resident)
+		for _, name := range s.PortDelta.Changed {
+			delete(f.ports, name)
+			delete(f.resident, name)
+			f.addPort(s, name)
+		}
+		f.portsFrom, f.portsChanged = mapPointer(old.ports), s.PortDelta.Changed
+	default:
 		f.newPorts(s)
 	}
 	if old.src.mcast == src.mcast && old.mcast != nil && mapPointer(f.dpKey) == mapPointer(old.dpKey) {
@@ -1239,13 +1357,22 @@ func (f *resolverFacts) newPorts(s *State) {
 			f.routers[uint32(key)] = true
 		}
 	}
-	for name, pb := range s.Ports {
-		if dp, ok := f.dpKey[pb.Datapath]; ok {
-			f.ports[name] = portKey{dp, uint32(pb.TunnelKey)}
-		}
-		if s.PortChassis[name] == s.Chassis {
-			f.resident[name] = true
-		}
+	for name := range s.Ports {
+		f.addPort(s, name)
+	}
+}
+
+// addPort derives one port's facts.
+func (f *resolverFacts) addPort(s *State, name string) {
+	pb, ok := s.Ports[name]
+	if !ok {
+		return
+	}
+	if dp, ok := f.dpKey[pb.Datapath]; ok {
+		f.ports[name] = portKey{dp, uint32(pb.TunnelKey)}
+	}
+	if s.PortChassis[name] == s.Chassis {
+		f.resident[name] = true
 	}
 }
 

@@ -21,12 +21,13 @@ import (
 	"maps"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/ovn-org/libovsdb/client"
-	"github.com/ovn-org/libovsdb/model"
 	"github.com/ovn-org/libovsdb/ovsdb"
 
 	"github.com/ovnbpf/ovnbpf/controller/sbdb"
@@ -61,11 +62,12 @@ type Options struct {
 	OVSCompat bool
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
-	// FullApply, if set, is called before (start true) each Apply that
-	// rebuilds the whole datapath state (a recompute, the first pass), and
-	// once the pass that made it is over (false), after its readiness and
-	// nb_cfg writes: a burst of allocation the daemon may want to run under
-	// another garbage collector setting than the small passes.
+	// FullApply, if set, is called in each pass that rebuilds the whole
+	// datapath state (a recompute, the first pass) before it builds the
+	// State (start true), and once the pass is over (false), after its
+	// readiness and nb_cfg writes: a burst of allocation the daemon may
+	// want to run under another garbage collector setting than the small
+	// passes.
 	FullApply func(start bool)
 }
 
@@ -100,10 +102,23 @@ type Controller struct {
 	// recomputed are closed once a full recompute has been applied (under mu)
 	recomputed []chan struct{}
 	lastView   *sbView // the previous pass' view (unchanged tables are shared)
-	// justClaimed are the ports this pass claimed (main): held here, and
+	// justClaimed are the ports this pass claims (main): held here, and
 	// down, though the view still shows them as before the claim.
 	justClaimed map[string]bool
-	lastBuilt   *builtState // what the previous State was built from
+	// pendingClaims are this pass' claim operations (of the ports
+	// pendingClaimed), written with its readiness after the Apply
+	// (commitClaims): one transaction and one Southbound update where
+	// there were two.
+	pendingClaims  []ovsdb.Operation
+	pendingClaimed []string
+	// claimIdle: the decisions and rows with which claimAndRelease last
+	// found nothing to do
+	claimIdle claimKey
+	// readyIdle: the same for reportReadiness, with the Interfaces it
+	// found ovn-installed due
+	readyIdle      claimKey
+	readyInstalled map[string]bool
+	lastBuilt      *builtState // what the previous State was built from
 	// decided are the previous pass' binding decisions and local
 	// datapaths, reused while their inputs are the same (a pass after one
 	// of our own writes, an nb_cfg bump, a flow change)
@@ -534,7 +549,18 @@ func (c *Controller) reconcile(ctx context.Context) error {
 				"iface-id", d.IfaceID, "ignored", d.Ifname, "bound", byID[d.IfaceID].Ifname)
 		}
 	}
-	vifsSame := maps.Equal(byID, c.prevVIFs)
+	// The logical ports whose VIF came, went or changed (its link too).
+	var vifsChanged []string
+	for id, v := range byID {
+		if o, ok := c.prevVIFs[id]; !ok || o != v {
+			vifsChanged = append(vifsChanged, id)
+		}
+	}
+	for id := range c.prevVIFs {
+		if _, ok := byID[id]; !ok {
+			vifsChanged = append(vifsChanged, id)
+		}
+	}
 	c.prevVIFs = byID
 
 	// Southbound connection, with the monitor following the local scope.
@@ -611,10 +637,30 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		// they reused (tests/incremental compares the two).
 		c.decided, c.lastBuilt = nil, nil
 	}
-	d := c.decide(view, in, cfg, vifsSame)
+	fullGC := false // the daemon's full-pass policy is on (FullApply)
+	startFullGC := func() {
+		if !fullGC && c.opts.FullApply != nil && c.opts.Datapath != nil {
+			fullGC = true
+			c.opts.FullApply(true)
+		}
+	}
+	defer func() {
+		// Back at the end of the pass: what the daemon does then (a
+		// collection, returning the garbage to the system: 100-300 ms at
+		// the reference scale) must not delay the readiness and nb_cfg
+		// writes that follow the Apply.
+		if fullGC {
+			c.opts.FullApply(false)
+		}
+	}()
+	if rebuild || c.appliedNbCfg < 0 {
+		// from here: the State's build allocates as much as the Apply
+		startFullGC()
+	}
+	d := c.decide(view, in, cfg, vifsChanged)
 	roles, reasons := d.roles, d.reasons
-	if err := c.claimAndRelease(ctx, sb, view, roles); err != nil {
-		return err
+	if err := c.claimAndRelease(ctx, sb, view, d); err != nil {
+		return errors.Join(err, c.commitClaims(ctx, sb, nil))
 	}
 
 	// Local datapaths decide what is monitored next.
@@ -649,15 +695,25 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if next.Key() != c.sbScope {
 		c.Kick() // re-monitor first: the view is incomplete until then
 		c.publishPorts(view, roles, reasons, byID, len(local))
-		return nil
+		return c.commitClaims(ctx, sb, nil)
 	}
 
 	prevBuilt := c.lastBuilt
-	if prevBuilt != nil && (prevBuilt.decided != d || prevBuilt.links != links) {
+	// The ports' maps are the previous pass' while the decisions and the
+	// links are the same, or patched from them when the decisions were
+	// patched from that pass' (d.changed: the ports whose rows or VIFs,
+	// links included, changed).
+	patch := prevBuilt != nil && d.from != nil && d.from == prevBuilt.decided
+	if prevBuilt != nil && !patch && (prevBuilt.decided != d || prevBuilt.links != links) {
 		prevBuilt = &builtState{view: prevBuilt.view, local: prevBuilt.local, state: prevBuilt.state, portsStale: true}
 	}
-	state := buildState(cfg, view, local, roles, byID, prevBuilt)
+	var patchNames []string
+	if patch {
+		patchNames = d.changed
+	}
+	state := buildState(cfg, view, local, roles, byID, prevBuilt, patchNames)
 	c.lastBuilt = &builtState{view: view, local: local, state: state, decided: d, links: links}
+	d.from, d.fromPorts = nil, nil // used; the previous decisions and view may go
 	c.publishPorts(view, roles, reasons, byID, len(local))
 	if c.opts.Datapath == nil {
 		c.mu.Lock() // nothing to recompute: do not keep a recompute waiting
@@ -666,7 +722,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 		c.recomputed, c.forceApply = nil, false
 		c.mu.Unlock()
-		return nil
+		return c.commitClaims(ctx, sb, nil)
 	}
 	c.mu.Lock()
 	state.Full = c.forceApply
@@ -676,22 +732,20 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	c.recomputed = nil
 	c.mu.Unlock()
 	t1 := c.now()
-	full := state.Full || c.appliedNbCfg < 0 // the datapath's first apply rebuilds too
-	if full && c.opts.FullApply != nil {
-		c.opts.FullApply(true)
-		// Back at the end of the pass: what the daemon does then (a
-		// collection, returning the garbage to the system: 100-300 ms at
-		// the reference scale) must not delay the readiness and nb_cfg
-		// writes that follow the Apply.
-		defer c.opts.FullApply(false)
+	if state.Full || c.appliedNbCfg < 0 { // the datapath's first apply rebuilds too
+		startFullGC()
 	}
 	err = c.opts.Datapath.Apply(ctx, state)
 	var applied any
 	if st, ok := c.opts.Datapath.(interface{ LastApply() ApplyStats }); ok {
 		applied = st.LastApply()
 	}
+	flowDelta := -1 // the whole map was handed
+	if state.FlowDelta != nil {
+		flowDelta = len(state.FlowDelta.Changed)
+	}
 	c.log.Debug("datapath apply", "took", c.now().Sub(t1), "full", state.Full, "flows", len(state.Flows),
-		"state-built", t1.Sub(t0), "applied", applied)
+		"flow-delta", flowDelta, "state-built", t1.Sub(t0), "applied", applied)
 	if err != nil {
 		c.mu.Lock()
 		// the recompute is still owed: the next pass does it
@@ -700,7 +754,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.recomputed = append(waiting, c.recomputed...)
 		c.mu.Unlock()
 		c.setStatus(func(s *Status) { s.Datapath = "apply failed: " + err.Error() })
-		return fmt.Errorf("applying to the datapath: %w", err)
+		return errors.Join(fmt.Errorf("applying to the datapath: %w", err), c.commitClaims(ctx, sb, nil))
 	}
 	for _, w := range waiting {
 		close(w)
@@ -721,7 +775,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	c.appliedNbCfg = state.NbCfg
 	if err := c.reportReadiness(ctx, sb, view, roles, state); err != nil {
-		return err
+		return errors.Join(err, c.commitClaims(ctx, sb, nil))
 	}
 	return c.ackNbCfg(ctx, sb, view, state.NbCfg)
 }
@@ -790,7 +844,7 @@ type sbView struct {
 // sbTables are the mirrored tables and how a snapshot presents each:
 // by uuid, except Chassis_Private (by name) and Port_Binding (by logical
 // port).
-var sbTables = map[string]func(map[string]model.Model) any{
+var sbTables = map[string]tableConv{
 	sbdb.SBGlobalTable:        typedTable[sbdb.SBGlobal](),
 	sbdb.ChassisTable:         typedTable[sbdb.Chassis](),
 	sbdb.EncapTable:           typedTable[sbdb.Encap](),
@@ -811,24 +865,8 @@ var sbTables = map[string]func(map[string]model.Model) any{
 	sbdb.StaticMACBindingTable:   typedTable[sbdb.StaticMACBinding](),
 	sbdb.ChassisTemplateVarTable: typedTable[sbdb.ChassisTemplateVar](),
 
-	sbdb.ChassisPrivateTable: func(rows map[string]model.Model) any {
-		out := make(map[string]*sbdb.ChassisPrivate, len(rows))
-		for _, r := range rows {
-			if p, ok := r.(*sbdb.ChassisPrivate); ok {
-				out[p.Name] = p
-			}
-		}
-		return out
-	},
-	sbdb.PortBindingTable: func(rows map[string]model.Model) any {
-		out := make(map[string]*sbdb.PortBinding, len(rows))
-		for _, r := range rows {
-			if p, ok := r.(*sbdb.PortBinding); ok {
-				out[p.LogicalPort] = p
-			}
-		}
-		return out
-	},
+	sbdb.ChassisPrivateTable: keyedTable(func(p *sbdb.ChassisPrivate) string { return p.Name }),
+	sbdb.PortBindingTable:    keyedTable(func(p *sbdb.PortBinding) string { return p.LogicalPort }),
 }
 
 // readSB takes the view from the mirror, sharing with prev the maps of the
@@ -885,17 +923,36 @@ func (v *sbView) unchanged(prev *sbView, tables ...string) bool {
 // claimAndRelease writes the binding decisions: all claims in one
 // transaction, each release in its own (a release is conditional on still
 // holding the port, and one lost race must not undo the others).
-func (c *Controller) claimAndRelease(ctx context.Context, sb client.Client, v *sbView, roles map[string]Role) error {
+func (c *Controller) claimAndRelease(ctx context.Context, sb client.Client, v *sbView, d *decisions) error {
+	roles := d.roles
 	self := c.reg.chassisUUID
 	now := c.now()
-	c.retryAt = time.Time{}
 	c.justClaimed = map[string]bool{}
+	// The same decisions over the same rows as a pass that found nothing
+	// to do (and no throttled claim waiting): nothing to do again, without
+	// a walk of every port.
+	key := claimKey{roles: mapPointer(roles), ports: mapPointer(v.ports), self: self}
+	if key == c.claimIdle && c.retryAt.IsZero() {
+		return nil
+	}
+	// Decisions patched from those of such a pass: only the ports that
+	// changed can have something to do.
+	candidates := maps.Keys(roles)
+	if d.from != nil && c.claimIdle == (claimKey{roles: mapPointer(d.from.roles), ports: d.fromPorts, self: self}) && c.retryAt.IsZero() {
+		candidates = slices.Values(d.changed)
+	}
+	c.claimIdle = claimKey{}
+	c.retryAt = time.Time{}
 	var claims []ovsdb.Operation
 	var claimed []string
 	// Only the ports with something to do are sorted (all of them were:
 	// 10,000 names a pass at the reference scale).
 	var names []string
-	for n, r := range roles {
+	for n := range candidates {
+		r, ok := roles[n]
+		if !ok {
+			continue // gone
+		}
 		pb := v.ports[n]
 		mine := pb.Chassis != nil && *pb.Chassis == self
 		additional := contains(pb.AdditionalChassis, self)
@@ -910,6 +967,9 @@ func (c *Controller) claimAndRelease(ctx context.Context, sb client.Client, v *s
 		}
 	}
 	sort.Strings(names)
+	if len(names) == 0 && c.retryAt.IsZero() {
+		c.claimIdle = key
+	}
 	var errs []error
 	for _, name := range names {
 		pb := v.ports[name]
@@ -979,19 +1039,47 @@ func (c *Controller) claimAndRelease(ctx context.Context, sb client.Client, v *s
 			c.log.Info("released port", "port", name)
 		}
 	}
-	if len(claims) > 0 {
-		if _, err := transact(ctx, sb, fmt.Sprintf("claiming %v", claimed), claims...); err != nil {
-			errs = append(errs, err)
-		} else {
-			c.setStatus(func(s *Status) { s.Claims += len(claimed) })
-			for _, name := range claimed {
-				if roles[name] == RoleMain {
-					c.justClaimed[name] = true
-				}
-			}
+	// The claims are written after the Apply, with the readiness of the
+	// ports they claim (commitClaims).
+	c.pendingClaims, c.pendingClaimed = claims, claimed
+	for _, name := range claimed {
+		if roles[name] == RoleMain {
+			c.justClaimed[name] = true
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// claimKey identifies what claimAndRelease decided from (by identity: a
+// view's maps and the decisions are never modified).
+type claimKey struct {
+	roles, ports, local unsafe.Pointer
+	self                string
+}
+
+// commitClaims writes the pass' claims (claimAndRelease) and extra, the
+// readiness it reports, in one transaction: a port claimed and ready in the
+// same pass goes from unclaimed to up in one Southbound update (northd and
+// the other chassis see one change, and the claim costs no round trip of
+// its own). Readiness still follows the Apply that made the port forward.
+func (c *Controller) commitClaims(ctx context.Context, sb client.Client, extra []ovsdb.Operation) error {
+	claims, claimed := c.pendingClaims, c.pendingClaimed
+	c.pendingClaims, c.pendingClaimed = nil, nil
+	what := "reporting port readiness"
+	if len(claimed) > 0 {
+		what = fmt.Sprintf("claiming %v", claimed)
+	}
+	t0 := c.now()
+	if _, err := transact(ctx, sb, what, append(claims, extra...)...); err != nil {
+		return err
+	}
+	if len(claims)+len(extra) > 0 {
+		c.log.Debug("southbound transaction", "what", what, "took", c.now().Sub(t0))
+	}
+	if len(claimed) > 0 {
+		c.setStatus(func(s *Status) { s.Claims += len(claimed) })
+	}
+	return nil
 }
 
 // decisions are a pass' binding decisions and what follows from them
@@ -1004,6 +1092,15 @@ type decisions struct {
 	reasons        map[string]string
 	local          map[string]bool
 	missing        []string
+	// parents are the ports named as a container port's parent: a change
+	// of one can change other ports' decisions (read only, shared)
+	parents map[string]bool
+	// from, if set, are the decisions these were patched from, changed the
+	// ports whose rows changed since (the rest have from's decisions), and
+	// fromPorts the view's ports from had then
+	from      *decisions
+	changed   []string
+	fromPorts unsafe.Pointer
 }
 
 // decideTables are the Southbound tables Decide and LocalDatapaths read.
@@ -1014,19 +1111,90 @@ var decideTables = []string{sbdb.PortBindingTable, sbdb.ChassisTable, sbdb.Gatew
 // reuses the previous pass' when nothing they read changed: at 10,000
 // ports a walk costs milliseconds, and most passes (after our own writes,
 // an nb_cfg bump, a flow change) change none of it.
-func (c *Controller) decide(v *sbView, in *BindInput, cfg *Config, vifsSame bool) *decisions {
-	if p := c.decided; p != nil && vifsSame && p.self == in.Self && maps.Equal(p.bridgeMappings, cfg.BridgeMappings) &&
-		v.unchanged(p.view, decideTables...) {
-		p.view = v
-		return p
+func (c *Controller) decide(v *sbView, in *BindInput, cfg *Config, vifsChanged []string) *decisions {
+	if p := c.decided; p != nil && p.self == in.Self && maps.Equal(p.bridgeMappings, cfg.BridgeMappings) {
+		if len(vifsChanged) == 0 && v.unchanged(p.view, decideTables...) {
+			p.view = v
+			return p
+		}
+		if v.unchanged(p.view, sbdb.ChassisTable, sbdb.GatewayChassisTable, sbdb.HAChassisGroupTable, sbdb.HAChassisTable) {
+			if changed, ok := v.snap.delta(p.view.snap, sbdb.PortBindingTable); ok {
+				// the ports whose rows changed and those whose VIF did
+				changed = slices.Compact(slices.Sorted(slices.Values(append(slices.Clip(changed), vifsChanged...))))
+				if d := patchDecisions(p, v, in, changed); d != nil {
+					c.decided = d
+					return d
+				}
+			}
+		}
 	}
 	d := &decisions{view: v, self: in.Self, bridgeMappings: cfg.BridgeMappings,
-		roles: make(map[string]Role, len(v.ports)), reasons: make(map[string]string, len(v.ports))}
+		roles: make(map[string]Role, len(v.ports)), reasons: make(map[string]string, len(v.ports)),
+		parents: map[string]bool{}}
 	for name, pb := range v.ports {
 		d.roles[name], d.reasons[name] = Decide(pb, in)
+		if pb.ParentPort != nil && *pb.ParentPort != "" {
+			d.parents[*pb.ParentPort] = true
+		}
 	}
 	d.local, d.missing = LocalDatapaths(v.ports, d.roles)
 	c.decided = d
+	return d
+}
+
+// patchDecisions takes p's decisions for the ports whose rows and VIFs did
+// not change (of the tables decisions read, only Port_Binding rows did;
+// changed names those ports and the ports whose VIF changed) and decides
+// the others again; the local datapaths are walked again only when a change can
+// move them. nil: a change reaches other ports' decisions (a container
+// port's parent), decide them all.
+func patchDecisions(p *decisions, v *sbView, in *BindInput, changed []string) *decisions {
+	missing := make(map[string]bool, len(p.missing))
+	for _, m := range p.missing {
+		missing[m] = true
+	}
+	d := &decisions{view: v, self: p.self, bridgeMappings: p.bridgeMappings, roles: maps.Clone(p.roles),
+		reasons: maps.Clone(p.reasons), parents: p.parents, from: p, changed: changed, fromPorts: mapPointer(p.view.ports)}
+	p.from, p.fromPorts = nil, nil // no chain of earlier decisions kept alive
+	relocal := false
+	bound := func(r Role) bool { return r == RoleMain || r == RoleAdditional }
+	for _, name := range changed {
+		if p.parents[name] {
+			return nil
+		}
+		old, hadOld := p.view.ports[name]
+		pb, ok := v.ports[name]
+		if ok {
+			d.roles[name], d.reasons[name] = Decide(pb, in)
+			if pp := pb.ParentPort; pp != nil && *pp != "" && !d.parents[*pp] {
+				if mapPointer(d.parents) == mapPointer(p.parents) {
+					d.parents = maps.Clone(p.parents)
+				}
+				d.parents[*pp] = true
+			}
+		} else {
+			delete(d.roles, name)
+			delete(d.reasons, name)
+		}
+		// What LocalDatapaths reads of this port: whether it is bound
+		// and where, and the patch and l3gateway edges.
+		oldRole, newRole := p.roles[name], d.roles[name]
+		switch {
+		case missing[name],
+			hadOld && (old.Type == "patch" || old.Type == "l3gateway"),
+			ok && (pb.Type == "patch" || pb.Type == "l3gateway"),
+			// a datapath may lose its last bound port
+			bound(oldRole) && (!bound(newRole) || !ok || old.Datapath != pb.Datapath),
+			// a bound port on a datapath not local yet
+			bound(newRole) && !p.local[pb.Datapath]:
+			relocal = true
+		}
+	}
+	if relocal {
+		d.local, d.missing = LocalDatapaths(v.ports, d.roles)
+	} else {
+		d.local, d.missing = p.local, p.missing
+	}
 	return d
 }
 
@@ -1053,7 +1221,9 @@ type builtState struct {
 
 // buildState assembles what the datapath needs for the local datapaths.
 // Maps taken from prev are shared, never modified: a State is read only.
-func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF, prev *builtState) *State {
+// patchPorts, if not nil, names the only ports whose rows, decisions or VIFs
+// differ from prev's.
+func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF, prev *builtState, patchPorts []string) *State {
 	s := &State{NbCfg: v.global.NbCfg, Chassis: cfg.SystemID, EncapIPs: cfg.EncapIPs, BridgeMappings: cfg.BridgeMappings}
 	var pv *sbView
 	if prev != nil && boolMapsEqual(prev.local, local) {
@@ -1064,38 +1234,70 @@ func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]
 	// The ports' maps: the previous pass' while what they are made of is
 	// the same (the binding decisions, the VIFs and their links, and the
 	// rows below), so that the datapath sees them unchanged too.
-	if prev != nil && !prev.portsStale && prev.state.Chassis == cfg.SystemID &&
-		reuse(sbdb.PortBindingTable, sbdb.ChassisTable, sbdb.EncapTable, sbdb.DatapathBindingTable) {
+	portsKept := prev != nil && !prev.portsStale && prev.state.Chassis == cfg.SystemID &&
+		reuse(sbdb.ChassisTable, sbdb.EncapTable, sbdb.DatapathBindingTable)
+	switch {
+	case portsKept && patchPorts != nil:
+		// Only those ports changed: the others are not looked at, and the
+		// datapath is told which did (PortDelta).
+		patchPortMaps(s, prev.state, cfg, v, local, roles, vifs, patchPorts)
+		s.PortDelta = &PortDelta{Base: mapPointer(prev.state.Ports), Changed: patchPorts}
+	case portsKept && reuse(sbdb.PortBindingTable):
 		s.Datapaths, s.Ports, s.LocalPorts = prev.state.Datapaths, prev.state.Ports, prev.state.LocalPorts
 		s.RemoteChassis, s.PortChassis = prev.state.RemoteChassis, prev.state.PortChassis
+	default:
+		buildPorts(s, cfg, v, local, roles, vifs, localKeys)
+	}
+	if len(localKeys) == 0 {
 		for key := range s.Datapaths {
 			localKeys[key] = true
 		}
-	} else {
-		buildPorts(s, cfg, v, local, roles, vifs, localKeys)
 	}
-	if reuse(sbdb.LogicalFlowTable, sbdb.LogicalDPGroupTable) {
-		s.Flows, s.DPGroups = prev.state.Flows, prev.state.DPGroups
+	if reuse(sbdb.LogicalDPGroupTable) {
+		s.DPGroups = prev.state.DPGroups
 	} else {
-		s.Flows, s.DPGroups = map[string]*sbdb.LogicalFlow{}, map[string]*sbdb.LogicalDPGroup{}
-		// Whether a group holds a local datapath, once per group.
-		groupLocal := make(map[string]bool, len(v.dpGroups))
+		s.DPGroups = map[string]*sbdb.LogicalDPGroup{}
 		for u, g := range v.dpGroups {
 			for _, d := range g.Datapaths {
 				if local[d] {
-					groupLocal[u] = true
+					s.DPGroups[u] = g
 					break
 				}
 			}
 		}
-		for _, f := range v.flows {
-			if f.LogicalDatapath != nil && local[*f.LogicalDatapath] {
-				s.Flows[f.UUID] = f
-				continue
+	}
+	isLocal := func(f *sbdb.LogicalFlow) bool {
+		if f.LogicalDatapath != nil && local[*f.LogicalDatapath] {
+			return true
+		}
+		return f.LogicalDpGroup != nil && s.DPGroups[*f.LogicalDpGroup] != nil
+	}
+	var changed []string
+	patch := false
+	if pv != nil && mapPointer(s.DPGroups) == mapPointer(prev.state.DPGroups) {
+		changed, patch = v.snap.delta(pv.snap, sbdb.LogicalFlowTable)
+	}
+	switch {
+	case reuse(sbdb.LogicalFlowTable, sbdb.LogicalDPGroupTable):
+		s.Flows = prev.state.Flows
+	case patch:
+		// Only the flows that changed are looked at: the rest of the
+		// previous pass' map is copied as is, and the datapath is told
+		// which (FlowDelta) so that it does not walk them either.
+		s.Flows = maps.Clone(prev.state.Flows)
+		for _, u := range changed {
+			if f, ok := v.flows[u]; ok && isLocal(f) {
+				s.Flows[u] = f
+			} else {
+				delete(s.Flows, u)
 			}
-			if f.LogicalDpGroup != nil && groupLocal[*f.LogicalDpGroup] {
-				s.Flows[f.UUID] = f
-				s.DPGroups[*f.LogicalDpGroup] = v.dpGroups[*f.LogicalDpGroup]
+		}
+		s.FlowDelta = &FlowDelta{Base: mapPointer(prev.state.Flows), Changed: changed}
+	default:
+		s.Flows = map[string]*sbdb.LogicalFlow{}
+		for u, f := range v.flows {
+			if isLocal(f) {
+				s.Flows[u] = f
 			}
 		}
 	}
@@ -1149,40 +1351,93 @@ func buildPorts(s *State, cfg *Config, v *sbView, local map[string]bool, roles m
 		}
 	}
 	for name, pb := range v.ports {
-		if !local[pb.Datapath] {
-			continue
+		if local[pb.Datapath] {
+			addPort(s, cfg, v, name, pb, roles, vifs, true)
 		}
-		s.Ports[name] = pb
-		if pb.Chassis != nil {
-			if ch, ok := v.chassis[*pb.Chassis]; ok {
-				s.PortChassis[name] = ch.Name
-				if ch.Name != cfg.SystemID {
-					for _, e := range ch.Encaps {
-						if enc, ok := v.encaps[e]; ok && enc.Type == sbdb.EncapTypeGeneve {
-							s.RemoteChassis[ch.Name] = enc.IP
-							break
-						}
-					}
-				}
+	}
+}
+
+// patchPortMaps makes the State's maps of ports from prev's, whose ports
+// differ only in names (their rows, decisions or VIFs changed; the local
+// datapaths, chassis, encaps and datapaths are the same).
+func patchPortMaps(s, prev *State, cfg *Config, v *sbView, local map[string]bool, roles map[string]Role, vifs map[string]VIF, names []string) {
+	s.Datapaths, s.RemoteChassis = prev.Datapaths, prev.RemoteChassis
+	s.Ports, s.PortChassis, s.LocalPorts = maps.Clone(prev.Ports), maps.Clone(prev.PortChassis), maps.Clone(prev.LocalPorts)
+	remote := func(pb *sbdb.PortBinding) bool {
+		if pb == nil || pb.Chassis == nil {
+			return false
+		}
+		ch, ok := v.chassis[*pb.Chassis]
+		return ok && ch.Name != cfg.SystemID
+	}
+	rebuildRemote := false
+	for _, name := range names {
+		if remote(prev.Ports[name]) {
+			rebuildRemote = true
+		}
+		delete(s.Ports, name)
+		delete(s.PortChassis, name)
+		delete(s.LocalPorts, name)
+		if pb, ok := v.ports[name]; ok && local[pb.Datapath] {
+			addPort(s, cfg, v, name, pb, roles, vifs, false)
+			rebuildRemote = rebuildRemote || remote(pb)
+		}
+	}
+	if rebuildRemote {
+		// a remote chassis may have gained its first port or lost its last
+		s.RemoteChassis = map[string]string{}
+		for _, pb := range s.Ports {
+			addRemoteChassis(s, cfg, v, pb)
+		}
+	}
+}
+
+// addPort adds one port of a local datapath to the State's maps (and its
+// chassis' encap to RemoteChassis, with remote).
+func addPort(s *State, cfg *Config, v *sbView, name string, pb *sbdb.PortBinding, roles map[string]Role, vifs map[string]VIF, remote bool) {
+	s.Ports[name] = pb
+	if pb.Chassis != nil {
+		if ch, ok := v.chassis[*pb.Chassis]; ok {
+			s.PortChassis[name] = ch.Name
+			if remote {
+				addRemoteChassis(s, cfg, v, pb)
 			}
 		}
-		r := roles[name]
-		if r == RoleNone {
-			continue
+	}
+	r := roles[name]
+	if r == RoleNone {
+		return
+	}
+	lp := LocalPort{LogicalPort: name, Type: pb.Type}
+	vifName := name
+	if pb.ParentPort != nil && *pb.ParentPort != "" {
+		vifName = *pb.ParentPort
+		lp.Parent = vifName
+		if pb.Tag != nil {
+			lp.Tag = *pb.Tag
 		}
-		lp := LocalPort{LogicalPort: name, Type: pb.Type}
-		vifName := name
-		if pb.ParentPort != nil && *pb.ParentPort != "" {
-			vifName = *pb.ParentPort
-			lp.Parent = vifName
-			if pb.Tag != nil {
-				lp.Tag = *pb.Tag
-			}
+	}
+	if vif, ok := vifs[vifName]; ok {
+		lp.Ifname, lp.Ifindex, lp.Up = vif.Ifname, vif.Ifindex, vif.Up
+	}
+	s.LocalPorts[name] = lp
+}
+
+// addRemoteChassis records the Geneve encap of pb's chassis if it is
+// another chassis.
+func addRemoteChassis(s *State, cfg *Config, v *sbView, pb *sbdb.PortBinding) {
+	if pb.Chassis == nil {
+		return
+	}
+	ch, ok := v.chassis[*pb.Chassis]
+	if !ok || ch.Name == cfg.SystemID {
+		return
+	}
+	for _, e := range ch.Encaps {
+		if enc, ok := v.encaps[e]; ok && enc.Type == sbdb.EncapTypeGeneve {
+			s.RemoteChassis[ch.Name] = enc.IP
+			break
 		}
-		if vif, ok := vifs[vifName]; ok {
-			lp.Ifname, lp.Ifindex, lp.Up = vif.Ifname, vif.Ifindex, vif.Up
-		}
-		s.LocalPorts[name] = lp
 	}
 }
 
@@ -1205,7 +1460,14 @@ func (c *Controller) reportReadiness(ctx context.Context, sb client.Client, v *s
 	self := c.reg.chassisUUID
 	var sbOps []ovsdb.Operation
 	installed := map[string]bool{} // Interface uuid -> should carry ovn-installed
-	for name, pb := range v.ports {
+	// The same rows, decisions and local ports as a pass that had nothing
+	// to report: the same answer, without a walk of every port.
+	key := claimKey{roles: mapPointer(roles), ports: mapPointer(v.ports), local: mapPointer(s.LocalPorts), self: self}
+	ports := v.ports
+	if key == c.readyIdle && len(c.justClaimed) == 0 {
+		installed, ports = c.readyInstalled, nil
+	}
+	for name, pb := range ports {
 		// A port claimed in this pass is reported up in the same pass
 		// (after Apply), not one Southbound round trip later.
 		claimed := c.justClaimed[name]
@@ -1228,8 +1490,12 @@ func (c *Controller) reportReadiness(ctx context.Context, sb client.Client, v *s
 			}
 		}
 	}
-	if _, err := transact(ctx, sb, "reporting port readiness", sbOps...); err != nil {
+	if err := c.commitClaims(ctx, sb, sbOps); err != nil {
 		return err
+	}
+	c.readyIdle = claimKey{}
+	if len(sbOps) == 0 && len(c.justClaimed) == 0 {
+		c.readyIdle, c.readyInstalled = key, installed
 	}
 	if c.ovs == nil {
 		return nil

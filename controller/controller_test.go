@@ -609,6 +609,16 @@ func TestSouthboundProbeAndReconnect(t *testing.T) {
 	dp := &recordingDatapath{}
 	hv := startChassis(t, c, "hv1", "192.0.2.10", dp)
 	mustVSCtl(t, hv.ovs, "set", "Open_vSwitch", ".", "external_ids:ovn-remote-probe-interval=1000")
+	// The pass that reads the new interval reconnects with it; the
+	// --wait=hv after that is acknowledged on the new connection. (Without
+	// waiting for it, a busy machine could stop the server while the 5 s
+	// default probe still watches.)
+	eventually(t, "probe interval read", func() string {
+		if v := hv.ctl.Status().Config[KeyProbeInterval].Value; v != "1000" {
+			return "ovn-remote-probe-interval " + v
+		}
+		return ""
+	})
 	mustNB(t, c, "--wait=hv", "--timeout=10", "sync")
 	connected := func(want bool) func() string {
 		return func() string {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"unsafe"
 
 	"github.com/ovnbpf/ovnbpf/controller/sbdb"
 )
@@ -45,6 +46,10 @@ type State struct {
 	Datapaths map[int]*sbdb.DatapathBinding
 	// Ports are every Port_Binding on a local datapath, by logical port name.
 	Ports map[string]*sbdb.PortBinding
+	// PortDelta, if set, says how Ports, PortChassis and LocalPorts differ
+	// from those of an earlier State (Ports by identity; Datapaths the
+	// same): only in the ports it names. nil: compare the whole maps.
+	PortDelta *PortDelta
 	// LocalPorts are the ports with a netdev on this chassis, by logical port.
 	LocalPorts map[string]LocalPort
 	// BridgeMappings maps a physical network name to the netdev that
@@ -59,7 +64,12 @@ type State struct {
 	// Flows are the Logical_Flows of the local datapaths, by uuid; a flow on
 	// a datapath group appears once.
 	Flows map[string]*sbdb.LogicalFlow
-	// DPGroups are the Logical_DP_Groups flows refer to, by uuid.
+	// FlowDelta, if set, says how Flows differs from the map of an earlier
+	// State (with the same DPGroups): only in the flows it names. nil:
+	// compare the whole map.
+	FlowDelta *FlowDelta
+	// DPGroups are the Logical_DP_Groups that hold a local datapath, by
+	// uuid.
 	DPGroups map[string]*sbdb.LogicalDPGroup
 	// MulticastGroups, MACBindings, AddressSets, PortGroups, LoadBalancers
 	// and FDBs of the local datapaths.
@@ -75,6 +85,22 @@ type State struct {
 	// TemplateVars are this chassis' Chassis_Template_Var variables
 	// (templatevar.go).
 	TemplateVars map[string]string
+}
+
+// FlowDelta names the flows by which a State's Flows differs from another
+// map of flows (Base, by identity): added, changed or removed ones. The
+// rest are the same rows.
+type FlowDelta struct {
+	Base    unsafe.Pointer
+	Changed []string // Logical_Flow uuids, sorted
+}
+
+// PortDelta names the logical ports by which a State's port maps differ
+// from another's (Base: that State's Ports, by identity): added, changed or
+// removed ones.
+type PortDelta struct {
+	Base    unsafe.Pointer
+	Changed []string // logical port names, sorted
 }
 
 // LocalPort is a logical port attached to a netdev on this chassis.

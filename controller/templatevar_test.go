@@ -33,6 +33,7 @@ func TestPrivilegedTemplateVarLoadBalancer(t *testing.T) {
 	} {
 		mustNB(t, c, cmd...)
 	}
+	mustNB(t, c, "--wait=sb", "sync") // northd has written them
 	// The lflows northd writes with template variables in them.
 	templated := 0
 	for _, l := range strings.Split(mustSB(t, c, "lflow-list", "sw0"), "\n") {
