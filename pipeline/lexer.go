@@ -118,8 +118,11 @@ func isIDStart(c byte) bool { return charClass[c]&classIDStart != 0 }
 func isWordChar(c byte) bool { return charClass[c]&classWord != 0 }
 
 const (
-	classIDStart = 1 << iota // letters, '_' and '.'
-	classWord                // those, digits and ':'
+	classIDStart  = 1 << iota // letters, '_' and '.'
+	classWord                 // those, digits and ':'
+	classColon                // ':' (a MAC or IPv6 address, or a word's end)
+	classDot                  // '.' (an IPv4 address, or a '..' range)
+	classNonDigit             // a word byte other than a decimal digit
 )
 
 // charClass classifies bytes for the lexer's hot loops (a table rather
@@ -132,6 +135,15 @@ var charClass = func() (t [256]uint8) {
 		}
 		if b >= '0' && b <= '9' || b == ':' {
 			t[c] |= classWord
+		}
+		if t[c]&classWord != 0 && !(b >= '0' && b <= '9') {
+			t[c] |= classNonDigit
+		}
+		switch b {
+		case ':':
+			t[c] |= classColon
+		case '.':
+			t[c] |= classDot
 		}
 	}
 	return t
@@ -337,11 +349,19 @@ func (l *lexer) lexString() {
 func (l *lexer) lexWord() {
 	start := l.pos
 	end := start
-	for end < len(l.in) && isWordChar(l.in[end]) {
+	// The scan notes which classes the word holds, so that most words need
+	// no second look for a ':' or a '.'.
+	var seen uint8
+	for end < len(l.in) {
+		cls := charClass[l.in[end]]
+		if cls&classWord == 0 {
+			break
+		}
+		seen |= cls
 		end++
 	}
 	w := l.in[start:end]
-	if strings.IndexByte(w, ':') >= 0 {
+	if seen&classColon != 0 {
 		if v, ok := parseMAC(w); ok {
 			l.tok.kind, l.tok.val, l.tok.fmt = tInt, v, fmtMAC
 			l.pos = end
@@ -361,14 +381,31 @@ func (l *lexer) lexWord() {
 			l.pos = end + 1
 			return
 		}
+		seen = 0
+		for j := 0; j < len(w); j++ {
+			seen |= charClass[w[j]]
+		}
 	}
 	c := w[0]
 	if c >= '0' && c <= '9' {
-		if i := strings.Index(w, ".."); i >= 0 {
-			w = w[:i]
-			end = start + i
+		if seen&classDot != 0 {
+			if i := strings.Index(w, ".."); i >= 0 {
+				w = w[:i]
+				end = start + i
+			}
 		}
 		l.pos = end
+		// A plain decimal (most numbers northd writes: priorities, ports,
+		// register values) skips the address and hex parsers.
+		if seen&classNonDigit == 0 && len(w) <= 19 {
+			var n uint64
+			for j := 0; j < len(w); j++ {
+				n = n*10 + uint64(w[j]-'0')
+			}
+			l.tok.kind, l.tok.fmt = tInt, fmtDecimal
+			putUint64(&l.tok.val, n)
+			return
+		}
 		l.lexNumber(w)
 		return
 	}
@@ -418,11 +455,16 @@ func (l *lexer) lexNumber(w string) {
 		l.errorf("invalid number %q", w)
 		return
 	}
-	var v [16]byte
+	l.tok.kind, l.tok.fmt = tInt, fmtDecimal
+	putUint64(&l.tok.val, n)
+}
+
+// putUint64 sets v to n, right-aligned (v's upper 8 bytes zero).
+func putUint64(v *[16]byte, n uint64) {
+	*v = [16]byte{}
 	for i := 0; i < 8; i++ {
 		v[15-i] = byte(n >> (8 * i))
 	}
-	l.tok.kind, l.tok.val, l.tok.fmt = tInt, v, fmtDecimal
 }
 
 // parseIPv4Fast parses a dotted quad as netip.ParseAddr accepts it (four

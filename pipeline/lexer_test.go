@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,23 @@ func TestLexer(t *testing.T) {
 	} {
 		if got := lexAll(tc.in); got != tc.want {
 			t.Errorf("lex(%q)\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestLexDecimalFast holds the lexer's plain-decimal path to strconv.
+func TestLexDecimalFast(t *testing.T) {
+	for _, s := range []string{"0", "7", "007", "65535", "4294967296", "9999999999999999999", "18446744073709551615",
+		"18446744073709551616", "99999999999999999999", "12a", "1x", "1..5", "0..15"} {
+		l := newLexer(s)
+		w, _, _ := strings.Cut(s, "..")
+		n, err := strconv.ParseUint(w, 10, 64)
+		switch {
+		case err != nil && l.tok.kind != tError:
+			t.Errorf("%q: lexed %s, strconv refuses it: %v", s, l.tok.text(), err)
+		case err == nil && (l.tok.kind != tInt || l.tok.fmt != fmtDecimal || l.tok.val != ([16]byte{8: byte(n >> 56),
+			byte(n >> 48), byte(n >> 40), byte(n >> 32), byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})):
+			t.Errorf("%q: lexed %v %v %x, strconv %d", s, l.tok.kind, l.tok.fmt, l.tok.val, n)
 		}
 	}
 }

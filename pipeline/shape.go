@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 )
@@ -35,6 +36,11 @@ import (
 // for error, dependency for dependency; tests compare both
 // (TestShapesEqualPlain, FuzzShapes, and the corpus through
 // TestParallelEqualsSerial and TestIncrementalEqualsFull).
+
+// A worker first compares an lflow's strings with the last two templates
+// of its table (skel.slotsOf: the text between the literals byte for byte,
+// the literals alone lexed); only a miss lexes them whole and looks the
+// skeleton up by hash.
 
 // skel is the skeleton of one string: its tokens and which are slots. It
 // holds no pointer but its string, so that filling it costs the GC nothing.
@@ -71,7 +77,8 @@ func (k *skel) lex(s string) bool {
 		case tRSquare:
 			depth--
 		case tString:
-			if strings.IndexByte(raw, '\\') >= 0 {
+			// Escapes make the value shorter than the text between the quotes.
+			if len(t.s) != len(raw)-2 {
 				return false
 			}
 		}
@@ -83,13 +90,115 @@ func (k *skel) lex(s string) bool {
 		k.toks = append(k.toks, skelTok{kind: t.kind, fmt: t.fmt, pos: int32(t.pos), end: int32(l.pos)})
 		h = (h ^ uint64(t.kind)<<8 ^ uint64(t.fmt)) * 1099511628211
 		if !slot {
-			for i := 0; i < len(raw); i++ {
-				h = (h ^ uint64(raw[i])) * 1099511628211
-			}
+			h = hashText(h, raw)
 		}
 	}
 	k.hash = h
 	return true
+}
+
+// direct reports whether strings can be matched against k with slotsOf:
+// no slot follows a byte of a word (a literal lexed alone could then end or
+// start elsewhere than in the whole string: `x..1`, `10.0.0.1:80`).
+func (k *skel) direct() bool {
+	for _, i := range k.slots {
+		if p := k.toks[i].pos; p > 0 && charClass[k.in[p-1]]&classWord != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// slotsOf fills k with the slots of s (toks holding only those) when s is
+// t's text with other literals: the bytes around t's slots equal, each
+// literal of s, lexed alone, a token of the slot's kind and format that
+// starts where the slot does. Lexing s whole would then give t's skeleton
+// (t.direct: the tokens before a slot end the same whatever it holds), so
+// the template of t is that of s. It reports false otherwise (s is then
+// lexed whole).
+func (k *skel) slotsOf(s string, t *skel) bool {
+	k.in, k.toks, k.slots, k.vals = s, k.toks[:0], k.slots[:0], k.vals[:0]
+	q, prev := 0, 0 // where s and t.in continue
+	for j, i := range t.slots {
+		st := &t.toks[i]
+		seg := t.in[prev:st.pos]
+		if len(s)-q < len(seg) || s[q:q+len(seg)] != seg {
+			return false
+		}
+		q += len(seg)
+		val, end, ok := lexSlot(s, q, st)
+		if !ok {
+			return false
+		}
+		k.slots = append(k.slots, int32(j))
+		k.vals = append(k.vals, val)
+		k.toks = append(k.toks, skelTok{kind: st.kind, fmt: st.fmt, pos: int32(q), end: int32(end)})
+		q, prev = end, int(st.end)
+	}
+	return s[q:] == t.in[prev:]
+}
+
+// lexSlot lexes the token of s at q, which must be a literal of st's kind
+// and format (a string without escapes), returning its value and end. The
+// commonest (a MAC, a dotted quad, a quoted name) are read here as the
+// lexer would read them.
+func lexSlot(s string, q int, st *skelTok) (val [16]byte, end int, ok bool) {
+	switch {
+	case st.kind == tInt && st.fmt == fmtMAC:
+		// The lexer's word is the 17 bytes when no word byte follows.
+		if end = q + 17; end <= len(s) && (end == len(s) || charClass[s[end]]&classWord == 0) {
+			val, ok = parseMAC(s[q:end])
+			return val, end, ok
+		}
+	case st.kind == tInt && st.fmt == fmtIPv4:
+		// The lexer's word: word bytes; a plain dotted quad when it holds
+		// no ':' (an address with a port) and no '..' (a range).
+		end = q
+		for end < len(s) && charClass[s[end]]&classWord != 0 && s[end] != ':' {
+			end++
+		}
+		if end == len(s) || s[end] != ':' {
+			if w := s[q:end]; !strings.Contains(w, "..") {
+				val, ok = parseIPv4Fast(w)
+				if ok {
+					return val, end, true
+				}
+			}
+		}
+	case st.kind == tString:
+		if q < len(s) && s[q] == '"' {
+			for i := q + 1; i < len(s); i++ {
+				switch s[i] {
+				case '"':
+					return val, i + 1, true
+				case '\\':
+					return val, 0, false
+				}
+			}
+			return val, 0, false
+		}
+		return val, 0, false
+	}
+	l := lexer{in: s, pos: q}
+	l.next()
+	tok := &l.tok
+	if tok.pos != q || tok.kind != st.kind || tok.fmt != st.fmt || tok.kind == tString && len(tok.s) != l.pos-q-2 {
+		return val, 0, false
+	}
+	return tok.val, l.pos, true
+}
+
+// hashText mixes s into h eight bytes at a time (a filter for same, which
+// compares the text).
+func hashText(h uint64, s string) uint64 {
+	for ; len(s) >= 8; s = s[8:] {
+		h = (h ^ binary.LittleEndian.Uint64([]byte(s[:8]))) * 0x9e3779b97f4a7c15
+		h ^= h >> 29
+	}
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
 }
 
 // same reports whether k and o have the same skeleton: the same tokens, the
@@ -145,6 +254,7 @@ type shapeTmpl struct {
 	isRouter bool
 	next     *shapeTmpl // another template with the same hash
 	ok       bool       // false: the shape is compiled the ordinary way
+	direct   bool       // ok, and strings can be matched against it directly (slotsOf)
 	static   dnf        // literal-free part of the match and prerequisites
 	prims    []slotPrim
 	acts     []tmplAct
@@ -166,16 +276,26 @@ type tmplAct struct {
 	a      action
 	first  constant // the literal of the lflow the template was built from
 	varies bool     // an lflow of the shape assigned another literal
+	// The ops of first, once lowered without asking the resolver (then
+	// the same for every lflow of the shape): `arp.op = 2`.
+	firstOps []Op
+	kept     bool
 }
 
 // shapeCache is one worker's templates and the skeletons of its current
 // lflow.
 type shapeCache struct {
-	m       map[uint64]*shapeTmpl
-	mk, ak  skel
-	lexed   bool
-	scratch action
-	cbuf    [1]constant
+	m      map[uint64]*shapeTmpl
+	mk, ak skel
+	lexed  bool
+	full   bool       // mk and ak hold every token, not only the slots
+	hit    *shapeTmpl // the template prepare matched the strings against
+	cbuf   [1]constant
+	// The last two templates used per pipeline and table: an lflow's
+	// strings are first compared with them, byte for byte but for the
+	// literals, which alone are lexed (most lflows of a table share a few
+	// shapes).
+	recent [2][256][2]*shapeTmpl
 }
 
 const shapeCacheMax = 1 << 12
@@ -184,16 +304,53 @@ func newShapeCache() *shapeCache {
 	return &shapeCache{m: map[uint64]*shapeTmpl{}}
 }
 
-// prepare lexes f's strings.
+// prepare lexes f's strings: only their literals when they are those of a
+// recent template with other literals.
 func (sc *shapeCache) prepare(f *LogicalFlow) {
-	sc.lexed = sc.mk.lex(f.Match) && sc.ak.lex(f.Actions)
+	sc.hit, sc.full = nil, false
+	if int(f.Pipeline) < len(sc.recent) {
+		r := &sc.recent[f.Pipeline][f.Table]
+		for i, t := range r {
+			if t != nil && sc.mk.slotsOf(f.Match, &t.m) && sc.ak.slotsOf(f.Actions, &t.a) {
+				sc.hit, sc.lexed = t, true
+				r[0], r[i] = t, r[0]
+				return
+			}
+		}
+	}
+	sc.lexFull(f)
+}
+
+func (sc *shapeCache) lexFull(f *LogicalFlow) {
+	sc.lexed, sc.full = sc.mk.lex(f.Match) && sc.ak.lex(f.Actions), true
+}
+
+// remember makes t the first template prepare tries for its table.
+func (sc *shapeCache) remember(t *shapeTmpl) {
+	if !t.direct || int(t.pipeline) >= len(sc.recent) {
+		return
+	}
+	if r := &sc.recent[t.pipeline][t.table]; r[0] != t {
+		r[0], r[1] = t, r[0]
+	}
 }
 
 // template returns the template of the prepared lflow's shape for a
 // datapath of the given kind, building it from f on first sight; nil when
 // the shape has none.
 func (sc *shapeCache) template(f *LogicalFlow, dp uint32, isRouter bool, r Resolver) *shapeTmpl {
-	if sc == nil || !sc.lexed {
+	if sc == nil {
+		return nil
+	}
+	if sc.hit != nil {
+		if sc.hit.isRouter == isRouter {
+			return sc.hit
+		}
+		if !sc.full {
+			sc.lexFull(f)
+		}
+	}
+	if !sc.lexed {
 		return nil
 	}
 	h := sc.mk.hash*31 ^ sc.ak.hash ^ uint64(f.Pipeline)<<56 ^ uint64(f.Table)<<48 ^ uint64(b2i(isRouter))<<40
@@ -202,6 +359,7 @@ func (sc *shapeCache) template(f *LogicalFlow, dp uint32, isRouter bool, r Resol
 			if !t.ok {
 				return nil
 			}
+			sc.remember(t)
 			return t
 		}
 	}
@@ -215,6 +373,8 @@ func (sc *shapeCache) template(f *LogicalFlow, dp uint32, isRouter bool, r Resol
 	if !t.ok {
 		return nil
 	}
+	t.direct = t.m.direct() && t.a.direct()
+	sc.remember(t)
 	return t
 }
 
@@ -377,20 +537,31 @@ func lowerShaped(f *LogicalFlow, dp uint32, t *shapeTmpl, sc *shapeCache, r Reso
 			ops = append(ops, ta.ops...)
 			continue
 		}
-		sc.scratch = ta.a
-		sc.scratch.src.one[0] = sc.ak.constOf(ta.slot)
-		sc.scratch.src.consts = sc.scratch.src.one[:]
 		if !ta.varies && !sc.ak.isSlot(&ta.first, ta.slot) {
 			ta.varies = true
 		}
+		if !ta.varies && ta.kept {
+			ops = append(ops, ta.firstOps...)
+			continue
+		}
+		// The template is this worker's: its assignment takes the literal
+		// in place (a copy of the statement cost more than its lowering).
+		a := &ta.a
+		a.src.one[0] = sc.ak.constOf(ta.slot)
+		a.src.consts = a.src.one[:]
 		// A literal that varies across the shape (a MAC, an address) is
 		// seldom worth looking up among the boxed ops.
 		c.unique = ta.varies
 		var err error
-		ops, err = c.lowerAction(ops, &sc.scratch, false)
+		start, ndeps := len(ops), len(c.deps.list)
+		ops, err = c.lowerAction(ops, a, false)
 		c.unique = false
+		a.src.consts, a.src.one[0] = nil, constant{}
 		if err != nil {
 			return c.failed(), newLflowError(f, dp, "actions", err)
+		}
+		if !ta.varies && len(c.deps.list) == ndeps {
+			ta.firstOps, ta.kept = slices.Clone(ops[start:]), true
 		}
 	}
 	d := t.static

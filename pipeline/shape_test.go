@@ -195,3 +195,46 @@ func FuzzShapes(f *testing.F) {
 		}
 	})
 }
+
+// slotCases are strings whose literals, lexed alone, could end or start
+// elsewhere than in the whole string, besides the shapes above.
+var slotCases = []string{
+	"x..1", "x..f::1", "x.. 1", "x ..1::1", "x ..f::1", "a :1::1", "a :::1", "a :1", "a ::1", "a:1", "a:f::1", "10.0.0.1:80", "10.0.0.2:8080", "ip6.dst==1::2", "ip6.dst==f::2",
+	"tcp.dst==80", "tcp.dst==  81", "tcp.dst == 0x50", `outport=="p1"`, `outport==""`, `"a\"b"`, `"ab"`,
+	"reg0 == 1 /* c */ && reg1 == 2", "reg0 == 1 /* d */ && reg1 == 2", "0..5", "1..6", "1 ..6", "$as1", "$as2",
+	"ip4.dst == 10.0.0.1", "ip4.dst == 10.0.0.300", "ip4.dst == 10.0.0.1..2", "ip4.dst == 010.0.0.1", "ip4.dst == 1.2.3.4a",
+	"@pg1", "1<->2", "1<-2", "1--2", "1- -2", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:01x", `"x"1`, `"x"2`, "1", "a",
+}
+
+// TestSlotsOf: a string slotsOf matches against a template has the
+// template's skeleton when lexed whole, and the same literals.
+func TestSlotsOf(t *testing.T) {
+	all := slices.Concat(shapeMatches, shapeActions, slotCases)
+	for _, a := range all {
+		for _, b := range all {
+			checkSlotsOf(t, a, b)
+		}
+	}
+}
+
+func FuzzSlotsOf(f *testing.F) {
+	for i, s := range slotCases {
+		f.Add(s, slotCases[(i+1)%len(slotCases)])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) { checkSlotsOf(t, a, b) })
+}
+
+func checkSlotsOf(t *testing.T, a, b string) {
+	var ta, got, whole skel
+	if !ta.lex(a) || !ta.direct() || !got.slotsOf(b, &ta) {
+		return
+	}
+	if !whole.lex(b) || !whole.same(&ta) || len(got.slots) != len(whole.slots) {
+		t.Fatalf("slotsOf(%q, template %q) matched, the whole lex differs", b, a)
+	}
+	for j := range whole.slots {
+		if got.constOf(j) != whole.constOf(j) {
+			t.Fatalf("slotsOf(%q, template %q): literal %d is %+v, the whole lex gives %+v", b, a, j, got.constOf(j), whole.constOf(j))
+		}
+	}
+}
