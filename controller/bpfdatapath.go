@@ -90,7 +90,11 @@ type BPFDatapath struct {
 	byUUID      map[string]string
 	byUUIDOf    unsafe.Pointer
 	byUUIDPorts map[string]*sbdb.PortBinding // the map byUUIDOf names
-	stages      lflowStages                  // the compiler's errors and their stage names (lflowstage.go)
+	// portIdx: how the ports of portsIn were made, per port (portpatch.go;
+	// nil: walk them all), and the RemoteChassis map they were made with
+	portIdx     *portIndex
+	portsRemote map[string]string
+	stages      lflowStages // the compiler's errors and their stage names (lflowstage.go)
 }
 
 // ApplyStats says what the last Apply did with the flows: lflows handed to
@@ -100,6 +104,9 @@ type ApplyStats struct {
 	Upserts, Tables, TablesSkipped, EntriesWritten, EntriesDeleted int
 	RuleErrors                                                     int // rules the installer left out
 	FirstError                                                     string
+	// Ports says how the ports were applied: "kept" (the same maps),
+	// "patched" (the changed ports alone) or "walked" (every port)
+	Ports string
 }
 
 // LastApply returns what the last Apply did (for the daemon's debug log).
@@ -291,9 +298,21 @@ func (b *BPFDatapath) apply(s *State) error {
 		return err
 	}
 	in := portInputsOf(s, b.underlay)
+	b.stats.Ports = "kept"
 	if b.full || !in.same(&b.portsIn) || len(b.lnErr) > 0 || len(b.neighErr) > 0 {
+		patched := false
+		var err error
+		if !b.full {
+			patched, err = b.patchPorts(s, facts)
+		}
 		b.portsIn = portInputs{}
-		if err := b.applyPorts(s, facts); err != nil {
+		b.stats.Ports = "patched"
+		if !patched && err == nil {
+			b.stats.Ports = "walked"
+			err = b.applyPorts(s, facts)
+		}
+		if err != nil {
+			b.portIdx = nil
 			// what moved in this pass is not known to the next: it
 			// resolves every multicast group again
 			for k, m := range b.mcast {
@@ -692,72 +711,51 @@ func (b *BPFDatapath) applyPorts(s *State, f *resolverFacts) error {
 	devs := map[string]int{}
 	localnet := map[uint32]uint32{} // dp -> its localnet port bound here
 	b.lnErr = b.lnErr[:0]
+	x := newPortIndex()
 	for name, pb := range s.Ports {
+		if pb.Type != "localnet" {
+			o := b.derivePort(s, f, name)
+			x.add(name, o)
+			if o.hasPort {
+				ports[o.key] = o.port
+			}
+			if o.hasBind {
+				binds[o.vk] = o.bind
+				devs[o.dev] = o.idx
+			}
+			continue
+		}
 		pk, ok := f.ports[name]
 		if !ok {
 			continue
 		}
+		x.localnet[name] = true
 		key := [2]uint32{pk.dp, pk.key}
-		lp, local := s.LocalPorts[name]
-		switch pb.Type {
-		case "", "localport":
-			if local && lp.Ifindex > 0 {
-				typ := maps.PortVIF
-				if pb.Type == "localport" {
-					typ = maps.PortLocalport
-				}
-				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: typ, Ifindex: uint32(lp.Ifindex), VLAN: uint16(lp.Tag)}
-				binds[vifKey{uint32(lp.Ifindex), uint16(lp.Tag)}] = binding{dp: pk.dp, key: pk.key}
-				devs[lp.Ifname] = lp.Ifindex
-				continue
-			}
-			if pb.Type == "" {
-				if ip, ok := remoteIP(s, name); ok {
-					ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRemote, Chassis: ip}
-				}
-			}
-		case "patch", "l3gateway":
-			peer, ok := f.ports[pb.Options["peer"]]
-			if ok && (pb.Type == "patch" || s.PortChassis[name] == s.Chassis) {
-				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortPatch, PeerDatapath: peer.dp, PeerKey: peer.key}
-			} else if ip, ok := remoteIP(s, name); ok {
-				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRemote, Chassis: ip}
-			}
-		case "localnet":
-			if !local {
-				continue
-			}
-			p, err := b.localnetPort(s, pb, pk)
-			if err != nil {
-				b.lnErr = append(b.lnErr, fmt.Sprintf("localnet port %s: %v", name, err))
-				continue
-			}
-			k := vifKey{p.Ifindex, p.VLAN}
-			if other, ok := binds[k]; ok && !other.localnet {
-				b.lnErr = append(b.lnErr, fmt.Sprintf("localnet port %s: device %d VLAN %d is a VIF's", name, p.Ifindex, p.VLAN))
-				continue
-			}
-			if other, ok := localnet[pk.dp]; ok && other < pk.key {
-				continue // two localnet ports on one switch: the lowest key, whatever the map order
-			}
-			ports[key] = p
-			binds[k] = binding{dp: pk.dp, key: pk.key, localnet: true}
-			devs[s.BridgeMappings[pb.Options["network_name"]]] = int(p.Ifindex)
-			localnet[pk.dp] = pk.key
-		case "chassisredirect", "external", "l2gateway":
-			if pb.Type == "chassisredirect" && s.PortChassis[name] == s.Chassis {
-				// the active gateway: output to it is output to its
-				// distributed port on the same datapath (OVN drops it
-				// when that port is missing or elsewhere)
-				if d, ok := f.ports[pb.Options["distributed-port"]]; ok && d.dp == pk.dp {
-					ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRedirect, PeerDatapath: pk.dp, PeerKey: d.key}
-				}
-				continue
-			}
-			if ip, ok := remoteIP(s, name); ok {
-				ports[key] = maps.Port{Datapath: pk.dp, Key: pk.key, Type: maps.PortRemote, Chassis: ip}
-			}
+		if _, local := s.LocalPorts[name]; !local {
+			continue
 		}
+		p, err := b.localnetPort(s, pb, pk)
+		if err != nil {
+			b.lnErr = append(b.lnErr, fmt.Sprintf("localnet port %s: %v", name, err))
+			continue
+		}
+		k := vifKey{p.Ifindex, p.VLAN}
+		if other, ok := binds[k]; ok && !other.localnet {
+			b.lnErr = append(b.lnErr, fmt.Sprintf("localnet port %s: device %d VLAN %d is a VIF's", name, p.Ifindex, p.VLAN))
+			continue
+		}
+		if other, ok := localnet[pk.dp]; ok && other < pk.key {
+			continue // two localnet ports on one switch: the lowest key, whatever the map order
+		}
+		ports[key] = p
+		binds[k] = binding{dp: pk.dp, key: pk.key, localnet: true}
+		devs[s.BridgeMappings[pb.Options["network_name"]]] = int(p.Ifindex)
+		localnet[pk.dp] = pk.key
+	}
+	if len(x.localnet) == 0 {
+		b.portIdx, b.portsRemote = x, s.RemoteChassis
+	} else {
+		b.portIdx = nil // localnet ports depend on each other: walk them all
 	}
 	for dp := range s.Datapaths {
 		ln := localnet[uint32(dp)]

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"maps"
 	"path/filepath"
@@ -117,8 +118,8 @@ type Controller struct {
 	// readyIdle: the same for reportReadiness, with the Interfaces it
 	// found ovn-installed due
 	readyIdle      claimKey
-	readyInstalled map[string]bool
-	lastBuilt      *builtState // what the previous State was built from
+	readyInstalled map[string]string // ready logical port -> its Interface uuid
+	lastBuilt      *builtState       // what the previous State was built from
 	// decided are the previous pass' binding decisions and local
 	// datapaths, reused while their inputs are the same (a pass after one
 	// of our own writes, an nb_cfg bump, a flow change)
@@ -694,7 +695,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	c.scope = next
 	if next.Key() != c.sbScope {
 		c.Kick() // re-monitor first: the view is incomplete until then
-		c.publishPorts(view, roles, reasons, byID, len(local))
+		c.publishPorts(view, roles, reasons, byID, len(local), publishedKey{}, nil)
 		return c.commitClaims(ctx, sb, nil)
 	}
 
@@ -712,9 +713,22 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		patchNames = d.changed
 	}
 	state := buildState(cfg, view, local, roles, byID, prevBuilt, patchNames)
+	// what the previous pass reported readiness from, if this State's
+	// ports are patched from its own (then only the changed ones differ)
+	var readyFrom claimKey
+	var readyChanged []string
+	if state.PortDelta != nil {
+		readyFrom = claimKey{roles: mapPointer(prevBuilt.decided.roles), ports: mapPointer(prevBuilt.view.ports),
+			local: mapPointer(prevBuilt.state.LocalPorts), self: reg.chassisUUID}
+		readyChanged = state.PortDelta.Changed
+	}
 	c.lastBuilt = &builtState{view: view, local: local, state: state, decided: d, links: links}
 	d.from, d.fromPorts = nil, nil // used; the previous decisions and view may go
-	c.publishPorts(view, roles, reasons, byID, len(local))
+	var publishedFrom publishedKey
+	if state.PortDelta != nil {
+		publishedFrom = publishedKey{roles: readyFrom.roles, ports: readyFrom.ports, chassis: mapPointer(prevBuilt.view.chassis), self: reg.chassisUUID}
+	}
+	c.publishPorts(view, roles, reasons, byID, len(local), publishedFrom, readyChanged)
 	if c.opts.Datapath == nil {
 		c.mu.Lock() // nothing to recompute: do not keep a recompute waiting
 		for _, w := range c.recomputed {
@@ -774,7 +788,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 	}
 	c.appliedNbCfg = state.NbCfg
-	if err := c.reportReadiness(ctx, sb, view, roles, state); err != nil {
+	if err := c.reportReadiness(ctx, sb, view, roles, state, readyFrom, readyChanged); err != nil {
 		return errors.Join(err, c.commitClaims(ctx, sb, nil))
 	}
 	return c.ackNbCfg(ctx, sb, view, state.NbCfg)
@@ -1294,7 +1308,14 @@ func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]
 		}
 		s.FlowDelta = &FlowDelta{Base: mapPointer(prev.state.Flows), Changed: changed}
 	default:
-		s.Flows = map[string]*sbdb.LogicalFlow{}
+		// sized as the last map of local flows, or for all flows (a
+		// recompute has none): growing a 43k-entry map rehashes it a few
+		// times over
+		size := len(v.flows)
+		if prev != nil && len(prev.state.Flows) > 0 {
+			size = len(prev.state.Flows) + len(prev.state.Flows)/8
+		}
+		s.Flows = make(map[string]*sbdb.LogicalFlow, min(size, len(v.flows)))
 		for u, f := range v.flows {
 			if isLocal(f) {
 				s.Flows[u] = f
@@ -1456,16 +1477,35 @@ func boolMapsEqual(a, b map[string]bool) bool {
 // reportReadiness runs after a successful Apply: a VIF port held here whose
 // netdev exists is up (Port_Binding.up=true, Interface ovn-installed=true);
 // one whose netdev is gone, or that is no longer ours, is not.
-func (c *Controller) reportReadiness(ctx context.Context, sb client.Client, v *sbView, roles map[string]Role, s *State) error {
+//
+// from and changed, if changed is not nil, say that the rows, decisions and
+// local ports differ from those from names only in the ports changed names:
+// after a pass that had nothing to report with from, only those are looked
+// at (not every port).
+func (c *Controller) reportReadiness(ctx context.Context, sb client.Client, v *sbView, roles map[string]Role, s *State, from claimKey, changed []string) error {
 	self := c.reg.chassisUUID
 	var sbOps []ovsdb.Operation
-	installed := map[string]bool{} // Interface uuid -> should carry ovn-installed
+	installedBy := map[string]string{} // ready logical port -> Interface uuid that should carry ovn-installed
 	// The same rows, decisions and local ports as a pass that had nothing
 	// to report: the same answer, without a walk of every port.
 	key := claimKey{roles: mapPointer(roles), ports: mapPointer(v.ports), local: mapPointer(s.LocalPorts), self: self}
-	ports := v.ports
-	if key == c.readyIdle && len(c.justClaimed) == 0 {
-		installed, ports = c.readyInstalled, nil
+	var ports iter.Seq2[string, *sbdb.PortBinding] = maps.All(v.ports)
+	switch {
+	case key == c.readyIdle && len(c.justClaimed) == 0:
+		installedBy, ports = c.readyInstalled, maps.All(map[string]*sbdb.PortBinding(nil))
+	case changed != nil && from == c.readyIdle && from.self == self && from != (claimKey{}):
+		installedBy = maps.Clone(c.readyInstalled)
+		walk := slices.Compact(slices.Sorted(slices.Values(slices.Concat(changed, slices.Collect(maps.Keys(c.justClaimed))))))
+		for _, name := range walk {
+			delete(installedBy, name)
+		}
+		ports = func(yield func(string, *sbdb.PortBinding) bool) {
+			for _, name := range walk {
+				if pb, ok := v.ports[name]; ok && !yield(name, pb) {
+					return
+				}
+			}
+		}
 	}
 	for name, pb := range ports {
 		// A port claimed in this pass is reported up in the same pass
@@ -1486,7 +1526,7 @@ func (c *Controller) reportReadiness(ctx context.Context, sb client.Client, v *s
 		}
 		if ready && lp.Parent == "" {
 			if vif, ok := c.prevVIFs[name]; ok && vif.InterfaceUUID != "" {
-				installed[vif.InterfaceUUID] = true
+				installedBy[name] = vif.InterfaceUUID
 			}
 		}
 	}
@@ -1495,10 +1535,14 @@ func (c *Controller) reportReadiness(ctx context.Context, sb client.Client, v *s
 	}
 	c.readyIdle = claimKey{}
 	if len(sbOps) == 0 && len(c.justClaimed) == 0 {
-		c.readyIdle, c.readyInstalled = key, installed
+		c.readyIdle, c.readyInstalled = key, installedBy
 	}
 	if c.ovs == nil {
 		return nil
+	}
+	installed := make(map[string]bool, len(installedBy)) // Interface uuid -> should carry ovn-installed
+	for _, uuid := range installedBy {
+		installed[uuid] = true
 	}
 	// Every Interface is checked, not only current VIFs: one that lost its
 	// iface-id (a release) must lose ovn-installed too.

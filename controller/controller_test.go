@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -829,6 +830,41 @@ func TestPassReusesUnchangedPortMaps(t *testing.T) {
 		}
 		if _, ok := s.LocalPorts["lp1"]; ok {
 			return "lp1 still local"
+		}
+		return ""
+	})
+	// readiness and the status' port list follow the changed ports alone
+	// (after a pass with nothing to report): lp2 up, lp1 down and gone
+	// from the list, lp3 (no role, no netdev) never in it
+	mustNB(t, c, "--wait=hv", "sync")
+	mustNB(t, c, "--wait=hv", "lsp-add", "sw0", "lp4")
+	dp.mu.Lock()
+	for _, s := range dp.applied {
+		if _, ok := s.Ports["lp4"]; ok {
+			if s.PortDelta == nil || !slices.Contains(s.PortDelta.Changed, "lp4") {
+				t.Errorf("the first State with a new port is not patched from the previous one (%v)", s.PortDelta)
+			}
+			break
+		}
+	}
+	dp.mu.Unlock()
+	mustVSCtl(t, hv.ovs, "set", "Interface", "lo", "external_ids:iface-id=lp4")
+	eventually(t, "lp4 up with ovn-installed, lp2 down, the status' list", func() string {
+		if got := pbField(t, c, "lp4", "up"); got != "true" {
+			return "lp4 up=" + got
+		}
+		if got := pbField(t, c, "lp2", "up"); got != "false" {
+			return "lp2 up=" + got
+		}
+		if got := mustVSCtl(t, hv.ovs, "get", "Interface", "lo", "external_ids:ovn-installed"); strings.TrimSpace(got) != `"true"` {
+			return "ovn-installed=" + got
+		}
+		var names []string
+		for _, p := range hv.ctl.Status().Ports {
+			names = append(names, p.LogicalPort+"@"+p.Ifname)
+		}
+		if got := strings.Join(names, " "); got != "lp4@lo" {
+			return "status ports " + got
 		}
 		return ""
 	})

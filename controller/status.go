@@ -1,9 +1,13 @@
 package controller
 
 import (
+	"slices"
 	"sort"
+	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/ovnbpf/ovnbpf/controller/sbdb"
 )
 
 // Status is what `ovnbpfctl status`, `ports` and `connection-status` show.
@@ -74,7 +78,11 @@ func (c *Controller) setStatus(f func(*Status)) {
 
 // publishPorts records the ports that matter here: those with a role, and
 // those named by a local interface (to show why they are not bound).
-func (c *Controller) publishPorts(v *sbView, roles map[string]Role, reasons map[string]string, vifs map[string]VIF, nLocal int) {
+//
+// from and changed, if changed is not nil, say that the rows and decisions
+// differ from those from names only in the ports changed names: a list made
+// from those is patched (not a walk of every port).
+func (c *Controller) publishPorts(v *sbView, roles map[string]Role, reasons map[string]string, vifs map[string]VIF, nLocal int, from publishedKey, changed []string) {
 	// The same decisions (so the same VIFs) over the same rows: the same
 	// list (a walk of every port at scale).
 	key := publishedKey{roles: mapPointer(roles), ports: mapPointer(v.ports), chassis: mapPointer(v.chassis), self: c.reg.chassisUUID}
@@ -85,14 +93,12 @@ func (c *Controller) publishPorts(v *sbView, roles map[string]Role, reasons map[
 		})
 		return
 	}
-	c.published = key
-	var ps []PortStatus
-	for name, pb := range v.ports {
+	status := func(name string, pb *sbdb.PortBinding) (PortStatus, bool) {
 		vif, named := vifs[name]
 		r := roles[name]
 		held := pb.Chassis != nil && *pb.Chassis == c.reg.chassisUUID
 		if r == RoleNone && !named && !held {
-			continue
+			return PortStatus{}, false
 		}
 		p := PortStatus{LogicalPort: name, Type: pb.Type, Role: r.String(), Reason: reasons[name], Up: isUp(pb)}
 		if pb.Chassis != nil {
@@ -101,9 +107,33 @@ func (c *Controller) publishPorts(v *sbView, roles map[string]Role, reasons map[
 		if named {
 			p.Ifname, p.Ifindex = vif.Ifname, vif.Ifindex
 		}
-		ps = append(ps, p)
+		return p, true
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].LogicalPort < ps[j].LogicalPort })
+	var ps []PortStatus
+	if changed != nil && from == c.published && from.chassis == key.chassis && from.self == key.self && from != (publishedKey{}) {
+		c.mu.Lock()
+		ps = slices.Clone(c.status.Ports)
+		c.mu.Unlock()
+		for _, name := range changed {
+			i, found := sort.Find(len(ps), func(i int) int { return strings.Compare(name, ps[i].LogicalPort) })
+			if found {
+				ps = slices.Delete(ps, i, i+1)
+			}
+			if pb, ok := v.ports[name]; ok {
+				if p, ok := status(name, pb); ok {
+					ps = slices.Insert(ps, i, p)
+				}
+			}
+		}
+	} else {
+		for name, pb := range v.ports {
+			if p, ok := status(name, pb); ok {
+				ps = append(ps, p)
+			}
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i].LogicalPort < ps[j].LogicalPort })
+	}
+	c.published = key
 	c.setStatus(func(s *Status) {
 		s.Ports = ps
 		s.NbCfg = v.global.NbCfg
