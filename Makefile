@@ -64,7 +64,7 @@ lab-down: build ## remove the demo lab
 	$(BIN)/ovnbpf-lab down
 
 # The full run includes the control plane at ten times the reference scale
-# (about 27 of its 35 minutes); SCALE10=0 leaves it out.
+# (30 minutes or more of its 40); SCALE10=0 leaves it out.
 SCALE10 ?= 1
 bench: deps build ## measure ovnbpf beside its references in one run (QUICK=1: smoke run; SCALE10=0: without the 10x control plane; ONLY=data,packet,control; SYSTEMS=ovnbpf: control plane of ovnbpfd alone)
 	$(GO) build -o $(BIN)/ovnbpf-bench ./tests/bench
