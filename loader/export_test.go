@@ -5,6 +5,6 @@ package loader
 
 type FloorObjects = floorObjects
 
-var LoadFloorObjects = loadFloorObjects
+var LoadFloor = loadFloor
 
 func LinkPin(d *Datapath, ifname string, h Hook) string { return d.linkPin(ifname, h) }

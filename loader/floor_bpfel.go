@@ -16,8 +16,11 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	floorProgOvnbpfFloor = "ovnbpf_floor"
-	floorVarFloorIfindex = "floor_ifindex"
+	floorProgOvnbpfFloor      = "ovnbpf_floor"
+	floorProgOvnbpfFloorFlood = "ovnbpf_floor_flood"
+	floorVarFloorCopies       = "floor_copies"
+	floorVarFloorCopyIfindex  = "floor_copy_ifindex"
+	floorVarFloorIfindex      = "floor_ifindex"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -62,7 +65,8 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
-	OvnbpfFloor *ebpf.ProgramSpec `ebpf:"ovnbpf_floor"`
+	OvnbpfFloor      *ebpf.ProgramSpec `ebpf:"ovnbpf_floor"`
+	OvnbpfFloorFlood *ebpf.ProgramSpec `ebpf:"ovnbpf_floor_flood"`
 }
 
 // floorMapSpecs contains maps before they are loaded into the kernel.
@@ -75,7 +79,9 @@ type floorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorVariableSpecs struct {
-	FloorIfindex *ebpf.VariableSpec `ebpf:"floor_ifindex"`
+	FloorCopies      *ebpf.VariableSpec `ebpf:"floor_copies"`
+	FloorCopyIfindex *ebpf.VariableSpec `ebpf:"floor_copy_ifindex"`
+	FloorIfindex     *ebpf.VariableSpec `ebpf:"floor_ifindex"`
 }
 
 // floorObjects contains all objects after they have been loaded into the kernel.
@@ -108,19 +114,23 @@ func (m *floorMaps) Close() error {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorVariables struct {
-	FloorIfindex *ebpf.Variable `ebpf:"floor_ifindex"`
+	FloorCopies      *ebpf.Variable `ebpf:"floor_copies"`
+	FloorCopyIfindex *ebpf.Variable `ebpf:"floor_copy_ifindex"`
+	FloorIfindex     *ebpf.Variable `ebpf:"floor_ifindex"`
 }
 
 // floorPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
-	OvnbpfFloor *ebpf.Program `ebpf:"ovnbpf_floor"`
+	OvnbpfFloor      *ebpf.Program `ebpf:"ovnbpf_floor"`
+	OvnbpfFloorFlood *ebpf.Program `ebpf:"ovnbpf_floor_flood"`
 }
 
 func (p *floorPrograms) Close() error {
 	return _FloorClose(
 		p.OvnbpfFloor,
+		p.OvnbpfFloorFlood,
 	)
 }
 

@@ -168,9 +168,12 @@ func chassisControlPlane(cfg config, scope, flavour string, switches, ports int)
 	// to the Northbound. More repetitions than the other rows: most of
 	// these seconds are ovn-northd's, whose time varies more than the
 	// controllers' share of them.
-	var waits, sbUps, ups []float64
+	// The controller's CPU over each: its own share of the change, which
+	// ovn-northd's seconds hide in the latencies.
+	var waits, sbUps, ups, addCPU, vifCPU []float64
 	for r := 0; r < max(2*cfg.Reps+1, 3); r++ {
 		p := fmt.Sprintf("sw1-bench%d", r)
+		cpu0 := cpuOf(pid)
 		t0 := time.Now()
 		if _, err := c.NBCtl("--timeout=120", "--wait=hv", "lsp-add", "sw1", p, "--", "lsp-set-addresses", p,
 			fmt.Sprintf("50:54:01:00:00:%02x 10.0.201.%d", r, r+10)); err != nil {
@@ -178,6 +181,8 @@ func chassisControlPlane(cfg config, scope, flavour string, switches, ports int)
 			return rows, snap
 		}
 		waits = append(waits, ms(time.Since(t0)))
+		addCPU = append(addCPU, (cpuOf(pid)-cpu0)*1000)
+		cpu0 = cpuOf(pid)
 		t0 = time.Now()
 		if err := plugVIFs(l, hv, []string{fmt.Sprintf("v%d", r)}, []string{p}); err != nil {
 			add("VIF to up=true", "ms", nil, err)
@@ -193,10 +198,13 @@ func chassisControlPlane(cfg config, scope, flavour string, switches, ports int)
 			return rows, snap
 		}
 		ups = append(ups, ms(time.Since(t0)))
+		vifCPU = append(vifCPU, (cpuOf(pid)-cpu0)*1000)
 	}
 	add("--wait=hv lsp-add", "ms", waits, nil)
 	add("VIF to Port_Binding up=true", "ms", sbUps, nil)
 	add("VIF to up=true", "ms", ups, nil)
+	add("controller CPU per lsp-add", "ms", addCPU, nil)
+	add("controller CPU per VIF to up", "ms", vifCPU, nil)
 	return rows, snap
 }
 
@@ -299,17 +307,27 @@ func appctl(l *lab.Lab, c *lab.Chassis, target string, args ...string) error {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// cpuOf returns the user+system CPU seconds pid has used.
+// cpuOf returns the CPU seconds the threads of pid have used.
 func cpuOf(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	// each thread's time on a CPU in ns (/proc/PID/stat counts clock ticks:
+	// too coarse for one change's few ms); the daemons' threads live as long
+	// as they do
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100
+	var ns float64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that has just exited
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			v, _ := strconv.ParseFloat(f[0], 64)
+			ns += v
+		}
+	}
+	return ns / 1e9
 }
 
 // procStatusMB reads a memory field (VmRSS, VmHWM) of /proc/PID/status.

@@ -334,7 +334,7 @@ func printTable(w *strings.Builder, rep Report) {
 		}
 		cells[k][r.System] = r
 	}
-	fmt.Fprintf(w, "%-14s %-33s %-12s %-24s %-24s %-24s %-24s %-8s %-8s %-8s\n", "scope", "metric", "unit", "ovnbpf", "ovs", "veth", "floor", "/ovs", "/veth", "/floor")
+	fmt.Fprintf(w, "%-14s %-40s %-12s %-24s %-24s %-24s %-24s %-8s %-8s %-8s\n", "scope", "metric", "unit", "ovnbpf", "ovs", "veth", "floor", "/ovs", "/veth", "/floor")
 	var notes []string
 	for _, k := range order {
 		row := cells[k]
@@ -360,7 +360,7 @@ func printTable(w *strings.Builder, rep Report) {
 		for _, r := range row {
 			unit = r.Unit
 		}
-		fmt.Fprintf(w, "%-14s %-33s %-12s %-24s %-24s %-24s %-24s %-8s %-8s %-8s\n", k.scope, k.metric, unit,
+		fmt.Fprintf(w, "%-14s %-40s %-12s %-24s %-24s %-24s %-24s %-8s %-8s %-8s\n", k.scope, k.metric, unit,
 			cell("ovnbpf"), cell("ovs"), cell("veth"), cell("floor"), ratio("ovs"), ratio("veth"), ratio("floor"))
 	}
 	for i, n := range notes {
