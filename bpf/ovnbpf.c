@@ -153,10 +153,23 @@ static __always_inline struct ovnbpf_flow *cache_lookup(struct ovnbpf_work *s)
 		if (s->memo_ok && !d && s->memo.gen == s->gen && s->memo.cepoch == s->cepoch &&
 		    s->memo.depoch == s->depoch) {
 			f = &s->memo;
+			s->memo_miss = 0;
 		} else {
+			__u64 h = 0;
+
 			f = bpf_map_lookup_elem(&ovnbpf_flows4, &s->fkey4);
 			asm volatile("" ::: "memory");
-			memo_fill = 1;
+			/* refilled (a copy of some 200 bytes) only for a key that
+			 * missed it twice in a row, a stream: flows in turn, each
+			 * packet another flow's, would refill it every packet for
+			 * nothing. A hash of the key tells; a collision costs one
+			 * refill. */
+#pragma unroll
+			for (int i = 0; i < (int)sizeof(s->fkey4) / 8; i++)
+				h = (h ^ a[i]) * 0x9e3779b97f4a7c15ULL;
+			h >>= 32;
+			memo_fill = s->memo_miss == h;
+			s->memo_miss = h;
 		}
 	} else {
 		f = bpf_map_lookup_elem(&ovnbpf_flows, &s->fkey);
@@ -429,7 +442,7 @@ int ovnbpf_underlay_ingress(struct __sk_buff *skb)
 	if (ret < 0)
 		return drop(ret);
 	s->pkt_len = skb->len;
-	ret = ovnbpf_parse(skb, s);
+	ret = parse_packet(skb, s, 0);  /* in line, as in ovnbpf_vif_ingress */
 	if (ret < 0)
 		return drop(ret);
 	flow_key_set(s, skb->ifindex, rx.vni, rx.inport, rx.outport, 1);

@@ -550,7 +550,7 @@ type DatapathOvnbpfWork struct {
 	NhEth       [16]uint8
 	Fkey4       DatapathOvnbpfFlowKey4
 	MemoOk      uint32
-	MemoPad     uint32
+	MemoMiss    uint32
 	MemoKey     DatapathOvnbpfFlowKey4
 	Pkt         [128]uint8
 	Out         [16]DatapathOvnbpfOut

@@ -482,6 +482,52 @@ struct geneve_rx {
 	__u32 inner_off;  /* offset of the inner Ethernet header */
 };
 
+/* geneve_parse_plain reads, in place, the form every OVN chassis sends:
+ * outer IPv4 without options, not a fragment, the OVN option alone, the
+ * header checksum right and the lengths as tunnel_rx_check wants them. 1:
+ * such a packet for us (rx filled, the outer UDP checksum checked), a
+ * negative drop reason when that checksum is wrong, 0: any other packet
+ * (geneve_parse's general path decides: each test here is one of its own,
+ * so both answer the same). */
+static __always_inline int geneve_parse_plain(struct __sk_buff *skb, const struct ovnbpf_config *cfg,
+					      struct geneve_rx *rx)
+{
+	const struct geneve_ovn_hdr *h;
+	const __u8 *p = pkt_at(skb, 0, GENEVE_ENCAP_LEN);
+	__u32 tot, opt;
+
+	if (!p || *(const ovnbpf_u16a *)(p + 12) != bpf_htons(ETH_P_IP))
+		return 0;
+	h = (const void *)(p + ETH_HLEN);
+	if (*(const __u8 *)&h->ip != 0x45 || h->ip.protocol != IPPROTO_UDP || h->ip.daddr != cfg->encap_ip ||
+	    (h->ip.frag_off & bpf_htons(0x3fff)) || h->udp.dest != bpf_htons(OVNBPF_GENEVE_PORT))
+		return 0;
+	tot = bpf_ntohs(h->ip.tot_len);
+	if (csum_fold(csum_words(&h->ip, sizeof(h->ip))) != 0xffff || tot < 20 + sizeof(h->udp) ||
+	    tot + ETH_HLEN > skb->len || bpf_ntohs(h->udp.len) != tot - 20)
+		return 0;
+	/* version 0 with 8 bytes of options, Ethernet inside, one option:
+	 * OVN's, 4 bytes (the option's top 3 length bits are flags) */
+	opt = bpf_ntohl(*(const ovnbpf_u32a *)&h->opt_class);
+	if (h->ver_optlen != 2 || h->proto != bpf_htons(ETH_P_TEB) ||
+	    (opt & 0xffffff1f) != ((GENEVE_OPT_CLASS_OVN << 16) | (GENEVE_OPT_TYPE_OVN << 8) | 1) ||
+	    skb->len < GENEVE_ENCAP_LEN + ETH_HLEN)
+		return 0;
+	rx->vni = bpf_ntohl(h->vni_rsvd) >> 8;
+	rx->inport = (bpf_ntohl(h->opt_value) >> 16) & 0x7fff;
+	rx->outport = bpf_ntohl(h->opt_value) & 0xffff;
+	rx->inner_off = GENEVE_ENCAP_LEN;
+	/* an outer UDP checksum: tunnel_rx_check's, as on the general path
+	 * (it knows the skb's checksum state); none: nothing more to check */
+	if (h->udp.check) {
+		int ret = ovnbpf_tunnel_rx_check(skb, 20);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 1;
+}
+
 /* geneve_parse recognises a Geneve packet for us. Returns 1 if it is one
  * (rx filled), 0 if the packet is not ours (pass it to the host), or a
  * negative drop reason for a malformed Geneve packet. */
@@ -495,6 +541,9 @@ static __always_inline int geneve_parse(struct __sk_buff *skb, const struct ovnb
 	__u32 off, opt_end, hl;
 	int found = 0, ret;
 
+	ret = geneve_parse_plain(skb, cfg, rx);
+	if (ret)
+		return ret;
 	if (load_hdr(skb, 0, &eh, sizeof(eh)) || eh.h_proto != bpf_htons(ETH_P_IP))
 		return 0;
 	if (load_hdr(skb, ETH_HLEN, &ih, sizeof(ih)))
@@ -557,11 +606,17 @@ static __always_inline int geneve_pop(struct __sk_buff *skb, __u32 inner_off)
 {
 	struct ethhdr ieth;
 	__u32 strip = inner_off;  /* outer L3..Geneve plus the inner MAC header's old place */
+	void *src = pkt_at(skb, inner_off, sizeof(ieth)), *dst = pkt_at(skb, 0, sizeof(ieth));
 
-	if (bpf_skb_load_bytes(skb, inner_off, &ieth, sizeof(ieth)))
+	/* the inner MAC header over the outer one: in place where the headers
+	 * are linear (two helper calls cost more than the rest of the move) */
+	if (src && dst) {
+		pkt_load(&ieth, src, sizeof(ieth));
+		pkt_store(dst, &ieth, sizeof(ieth));
+	} else if (bpf_skb_load_bytes(skb, inner_off, &ieth, sizeof(ieth)) ||
+		   bpf_skb_store_bytes(skb, 0, &ieth, sizeof(ieth), 0)) {
 		return -OVNBPF_DROP_DECAP;
-	if (bpf_skb_store_bytes(skb, 0, &ieth, sizeof(ieth), 0))
-		return -OVNBPF_DROP_DECAP;
+	}
 	/* bytes after the (now inner) MAC header up to the inner L3 go.
 	 * FIXED_GSO: a GSO packet keeps its inner segment size (by default the
 	 * kernel would grow it by the header's length). NO_CSUM_RESET + DEC:

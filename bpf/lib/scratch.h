@@ -113,7 +113,7 @@ struct ovnbpf_work {
 	 * was copied from: same generation and epochs (checked as for any
 	 * entry), whose answer for the key is the pipeline's. */
 	__u32 memo_ok;
-	__u32 memo_pad;
+	__u32 memo_miss;  /* hash of the last key that missed the memo (0: it hit) */
 	struct ovnbpf_flow_key4 memo_key __attribute__((aligned(8)));
 	/* the packet as it stands in the skb (what emit diffs against) */
 	__u8 pkt[OVNBPF_PKT_BYTES + 8] __attribute__((aligned(8)));
