@@ -1303,12 +1303,42 @@ func newResolverFacts(s *State, old *resolverFacts) *resolverFacts {
 		old.ports != nil:
 		// Only the ports the controller names changed: the others keep
 		// their facts (and need no invalidation).
+		// A map whose facts the changed ports leave as they were (a claim
+		// or up=true moves no port key) is shared, not copied.
 		f.dpKey, f.routers = old.dpKey, old.routers
-		f.ports, f.resident = gomaps.Clone(old.ports), gomaps.Clone(old.resident)
+		portsSame, residentSame := true, true
 		for _, name := range s.PortDelta.Changed {
-			delete(f.ports, name)
-			delete(f.resident, name)
-			f.addPort(s, name)
+			k, ok, res := f.portFacts(s, name)
+			if o, had := old.ports[name]; had != ok || o != k {
+				portsSame = false
+			}
+			if res != old.resident[name] {
+				residentSame = false
+			}
+		}
+		f.ports, f.resident = old.ports, old.resident
+		if !portsSame {
+			f.ports = gomaps.Clone(old.ports)
+		}
+		if !residentSame {
+			f.resident = gomaps.Clone(old.resident)
+		}
+		if !portsSame || !residentSame {
+			for _, name := range s.PortDelta.Changed {
+				k, ok, res := f.portFacts(s, name)
+				if !portsSame {
+					delete(f.ports, name)
+					if ok {
+						f.ports[name] = k
+					}
+				}
+				if !residentSame {
+					delete(f.resident, name)
+					if res {
+						f.resident[name] = true
+					}
+				}
+			}
 		}
 		f.portsFrom, f.portsChanged = mapPointer(old.ports), s.PortDelta.Changed
 	default:
@@ -1362,16 +1392,26 @@ func (f *resolverFacts) newPorts(s *State) {
 
 // addPort derives one port's facts.
 func (f *resolverFacts) addPort(s *State, name string) {
-	pb, ok := s.Ports[name]
-	if !ok {
-		return
+	k, ok, res := f.portFacts(s, name)
+	if ok {
+		f.ports[name] = k
 	}
-	if dp, ok := f.dpKey[pb.Datapath]; ok {
-		f.ports[name] = portKey{dp, uint32(pb.TunnelKey)}
-	}
-	if s.PortChassis[name] == s.Chassis {
+	if res {
 		f.resident[name] = true
 	}
+}
+
+// portFacts are one port's facts: its key (ok: it has one) and whether
+// it is resident on this chassis.
+func (f *resolverFacts) portFacts(s *State, name string) (k portKey, ok, resident bool) {
+	pb, in := s.Ports[name]
+	if !in {
+		return portKey{}, false, false
+	}
+	if dp, has := f.dpKey[pb.Datapath]; has {
+		k, ok = portKey{dp, uint32(pb.TunnelKey)}, true
+	}
+	return k, ok, s.PortChassis[name] == s.Chassis
 }
 
 func (r *stateResolver) set(f *resolverFacts) { r.facts = f }

@@ -1298,12 +1298,24 @@ func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]
 		// Only the flows that changed are looked at: the rest of the
 		// previous pass' map is copied as is, and the datapath is told
 		// which (FlowDelta) so that it does not walk them either.
-		s.Flows = maps.Clone(prev.state.Flows)
+		// While every flow is local (the last map was the view's own),
+		// the view's map is the State's: no copy of 43k entries.
+		allLocal := mapPointer(prev.state.Flows) == mapPointer(pv.flows)
 		for _, u := range changed {
-			if f, ok := v.flows[u]; ok && isLocal(f) {
-				s.Flows[u] = f
-			} else {
-				delete(s.Flows, u)
+			if f, ok := v.flows[u]; allLocal && ok && !isLocal(f) {
+				allLocal = false
+			}
+		}
+		if allLocal {
+			s.Flows = v.flows
+		} else {
+			s.Flows = maps.Clone(prev.state.Flows)
+			for _, u := range changed {
+				if f, ok := v.flows[u]; ok && isLocal(f) {
+					s.Flows[u] = f
+				} else {
+					delete(s.Flows, u)
+				}
 			}
 		}
 		s.FlowDelta = &FlowDelta{Base: mapPointer(prev.state.Flows), Changed: changed}
@@ -1320,6 +1332,9 @@ func buildState(cfg *Config, v *sbView, local map[string]bool, roles map[string]
 			if isLocal(f) {
 				s.Flows[u] = f
 			}
+		}
+		if len(s.Flows) == len(v.flows) {
+			s.Flows = v.flows // every flow is local: share the view's (read only)
 		}
 	}
 	if reuse(sbdb.MulticastGroupTable) {

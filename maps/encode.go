@@ -368,50 +368,52 @@ func sourceLen(s RuleSource) int {
 // Rules are read into match's storage, returned for reuse (not kept here:
 // it points into the compiler's memory).
 func (d *ruleDigester) digest(rules RuleSource, match []pipeline.FieldMatch) (sum digest, ok bool, _ []pipeline.FieldMatch) {
+	sum, ok, _, match = d.digestKeyed(rules, match, nil)
+	return sum, ok, match
+}
+
+// rule returns one rule's digest and lays its match out in msk and val
+// (the key bytes, as encodeMatch does); false: it cannot be encoded.
+func (d *ruleDigester) rule(r *pipeline.Rule, msk, val *[keyWords * 8]byte) (digest, bool) {
 	var err error
-	n := sourceLen(rules)
-	for i := range n {
-		var r pipeline.Rule
-		r, match = rules.Rule(i, match)
-		b := d.buf[:0]
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Lflow)))
-		b = append(b, r.Lflow...)
-		b = binary.LittleEndian.AppendUint32(b, uint32(r.Priority)<<16|uint32(len(r.Match))<<8|uint32(len(r.Conj)))
-		// the match as the classifier sees it (key bytes and mask), not as
-		// listed: field order and bits outside the mask do not count
-		var val, msk [keyWords * 8]byte
-		for _, fm := range r.Match {
-			loc, err := Loc(fm.Field)
-			if err != nil || len(fm.Value) != loc.Size || len(fm.Mask) != loc.Size {
-				d.buf = b
-				return digest{}, false, match
-			}
-			for i := 0; i < loc.Size; i++ {
-				msk[loc.Offset+i] |= fm.Mask[i]
-				val[loc.Offset+i] |= fm.Value[i] & fm.Mask[i]
-			}
+	b := d.buf[:0]
+	defer func() { d.buf = b }()
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Lflow)))
+	b = append(b, r.Lflow...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(r.Priority)<<16|uint32(len(r.Match))<<8|uint32(len(r.Conj)))
+	// the match as the classifier sees it (key bytes and mask), not as
+	// listed: field order and bits outside the mask do not count
+	for _, fm := range r.Match {
+		loc, err := Loc(fm.Field)
+		if err != nil || len(fm.Value) != loc.Size || len(fm.Mask) != loc.Size {
+			return digest{}, false
 		}
-		b = append(b, msk[:]...)
-		b = append(b, val[:]...)
-		for _, c := range r.Conj {
-			b = binary.LittleEndian.AppendUint32(b, c.ID)
-			b = append(b, c.Clause, c.NClauses)
+		for i := 0; i < loc.Size; i++ {
+			msk[loc.Offset+i] |= fm.Mask[i]
+			val[loc.Offset+i] |= fm.Value[i] & fm.Mask[i]
 		}
-		if len(r.Conj) == 0 {
-			if d.ops, err = appendOps(d.ops[:0], r.Actions, nil); err != nil {
-				d.buf = b
-				return digest{}, false, match
-			}
-			b = binary.LittleEndian.AppendUint32(b, uint32(len(d.ops)))
-			b = append(b, opBytes(d.ops)...)
-		}
-		d.buf = b
-		rd := digestBytes(b)
-		sum[0] += rd[0]
-		sum[1] += rd[1]
 	}
-	sum[1] ^= uint64(n)
-	return sum, true, match
+	// the key words the mask reads: the same information as both arrays,
+	// a fifth of the bytes to hash
+	for w := 0; w < keyWords; w++ {
+		if mw := binary.LittleEndian.Uint64(msk[w*8:]); mw != 0 {
+			b = append(b, byte(w))
+			b = binary.LittleEndian.AppendUint64(b, mw)
+			b = append(b, val[w*8:w*8+8]...)
+		}
+	}
+	for _, c := range r.Conj {
+		b = binary.LittleEndian.AppendUint32(b, c.ID)
+		b = append(b, c.Clause, c.NClauses)
+	}
+	if len(r.Conj) == 0 {
+		if d.ops, err = appendOps(d.ops[:0], r.Actions, nil); err != nil {
+			return digest{}, false
+		}
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(d.ops)))
+		b = append(b, opBytes(d.ops)...)
+	}
+	return digestBytes(b), true
 }
 
 type desiredSubtable struct {
@@ -465,20 +467,13 @@ func encodeTable(id TableID, rules RuleSource, buf []pipeline.FieldMatch) (map[m
 			errs = append(errs, RuleError{r.Lflow, id, err})
 			continue
 		}
-		var content slotContent
-		content.prio = r.Priority
-		content.lflow = r.Lflow
-		if len(r.Conj) == 0 {
-			ops, uns, err := EncodeOps(r.Actions)
-			if err != nil {
-				errs = append(errs, RuleError{r.Lflow, id, err})
-				continue
-			}
-			for _, u := range uns {
-				unsup = append(unsup, Unsupported{Lflow: r.Lflow, Op: u})
-			}
-			content.action = true
-			content.ops = ops
+		content, uns, err := ruleContent(&r)
+		if err != nil {
+			errs = append(errs, RuleError{r.Lflow, id, err})
+			continue
+		}
+		for _, u := range uns {
+			unsup = append(unsup, Unsupported{Lflow: r.Lflow, Op: u})
 		}
 		shape := m.shape()
 		st := subs[shape]
@@ -492,45 +487,75 @@ func encodeTable(id TableID, rules RuleSource, buf []pipeline.FieldMatch) (map[m
 			cur = &slotContent{}
 			st.slots[w] = cur
 		}
-		if content.action {
-			// same match twice: the higher priority wins, as in OVS (at
-			// one priority the lower lflow uuid, whatever the rules' order)
-			if !cur.action || content.prio > cur.prio || content.prio == cur.prio && content.lflow < cur.lflow {
-				cur.action, cur.prio, cur.ops, cur.lflow = true, content.prio, content.ops, content.lflow
-			}
-		}
-		for _, c := range r.Conj {
-			if c.Clause == 0 || c.Clause > c.NClauses || c.NClauses > 32 {
-				errs = append(errs, RuleError{r.Lflow, id, fmt.Errorf("conjunction %d clause %d/%d", c.ID, c.Clause, c.NClauses)})
-				continue
-			}
-			if len(cur.conj) >= maxConj {
-				errs = append(errs, RuleError{r.Lflow, id, fmt.Errorf("more than %d conjunctions share one match", maxConj)})
-				continue
-			}
-			cur.conj = append(cur.conj, DatapathOvnbpfConjRef{Id: c.ID, Prio: r.Priority, Clause: c.Clause - 1, N_clauses: c.NClauses})
-			if !cur.action && (cur.lflow == "" || r.Lflow < cur.lflow) {
-				cur.lflow = r.Lflow // counted against the lowest uuid: independent of the rules' order
-			}
-		}
+		errs = mergeRule(cur, &content, &r, id, errs)
 		if r.Priority > st.maxPrio {
 			st.maxPrio = r.Priority
 		}
 	}
 	for _, st := range subs {
 		for _, s := range st.slots {
-			s.opsSum = digestOps(s.ops)
-			sort.Slice(s.conj, func(i, j int) bool {
-				a, b := s.conj[i], s.conj[j]
-				if a.Id != b.Id {
-					return a.Id < b.Id
-				}
-				if a.Prio != b.Prio {
-					return a.Prio < b.Prio
-				}
-				return a.Clause < b.Clause
-			})
+			finishSlot(s)
 		}
 	}
 	return subs, errs, unsup, buf
+}
+
+// ruleContent is what one rule puts in its entry: its op program unless
+// it is a conjunction member (uns: the unsupported ops it holds).
+func ruleContent(r *pipeline.Rule) (content slotContent, uns []string, err error) {
+	content.prio = r.Priority
+	content.lflow = r.Lflow
+	if len(r.Conj) == 0 {
+		ops, uns, err := EncodeOps(r.Actions)
+		if err != nil {
+			return slotContent{}, nil, err
+		}
+		content.action = true
+		content.ops = ops
+		return content, uns, nil
+	}
+	return content, nil, nil
+}
+
+// mergeRule merges one rule (its content from ruleContent) into the entry
+// of its match.
+func mergeRule(cur, content *slotContent, r *pipeline.Rule, id TableID, errs []RuleError) []RuleError {
+	if content.action {
+		// same match twice: the higher priority wins, as in OVS (at
+		// one priority the lower lflow uuid, whatever the rules' order)
+		if !cur.action || content.prio > cur.prio || content.prio == cur.prio && content.lflow < cur.lflow {
+			cur.action, cur.prio, cur.ops, cur.lflow = true, content.prio, content.ops, content.lflow
+		}
+	}
+	for _, c := range r.Conj {
+		if c.Clause == 0 || c.Clause > c.NClauses || c.NClauses > 32 {
+			errs = append(errs, RuleError{r.Lflow, id, fmt.Errorf("conjunction %d clause %d/%d", c.ID, c.Clause, c.NClauses)})
+			continue
+		}
+		if len(cur.conj) >= maxConj {
+			errs = append(errs, RuleError{r.Lflow, id, fmt.Errorf("more than %d conjunctions share one match", maxConj)})
+			continue
+		}
+		cur.conj = append(cur.conj, DatapathOvnbpfConjRef{Id: c.ID, Prio: r.Priority, Clause: c.Clause - 1, N_clauses: c.NClauses})
+		if !cur.action && (cur.lflow == "" || r.Lflow < cur.lflow) {
+			cur.lflow = r.Lflow // counted against the lowest uuid: independent of the rules' order
+		}
+	}
+	return errs
+}
+
+// finishSlot digests an entry's program and orders its conjunctions once
+// every rule of its match is merged.
+func finishSlot(s *slotContent) {
+	s.opsSum = digestOps(s.ops)
+	sort.Slice(s.conj, func(i, j int) bool {
+		a, b := s.conj[i], s.conj[j]
+		if a.Id != b.Id {
+			return a.Id < b.Id
+		}
+		if a.Prio != b.Prio {
+			return a.Prio < b.Prio
+		}
+		return a.Clause < b.Clause
+	})
 }

@@ -51,6 +51,7 @@ type Installer struct {
 	lflows     map[string]uint32
 	lflowNames []string
 	digester   ruleDigester
+	keyed      keyedScratch // the digest pass of a large table
 
 	// released by the previous apply: freed/deleted by the next one
 	deferredRules     []ruleKey
@@ -96,6 +97,9 @@ type subtableState struct {
 	maxPrio uint16
 	mask    DatapathOvnbpfMask
 	entries
+	// sums, in a table of keyedMin rules or more, are the digests of the
+	// rules each entry was made from (keyed.go); nil: not known
+	sums []digest
 }
 
 type opRange struct{ start, n uint32 }
@@ -479,6 +483,7 @@ type ApplyReport struct {
 	Written     int // classifier entries written
 	Deleted     int // entries scheduled for deletion
 	Skipped     int // tables handed with the rules they were installed from
+	Patched     int // large tables whose changed entries alone were encoded
 	OpsWritten  int
 	Errors      []RuleError   // rules left out (the rest of their table is installed)
 	Unsupported []Unsupported // ops that drop and count when reached
@@ -509,7 +514,9 @@ func (in *Installer) Apply(changes map[TableID][]pipeline.Rule) (*ApplyReport, e
 // source removes a table) and makes all of it visible in one generation. A
 // table handed the very rules it was installed from is skipped: its digest
 // is compared, not its encoding. Each table is read twice (digest, then
-// encoding), one rule at a time.
+// encoding), one rule at a time; a large table whose entries remember their
+// rules' digests reads again only the rules of the entries that changed
+// (patchTable).
 func (in *Installer) ApplySources(changes map[TableID]RuleSource) (rep *ApplyReport, err error) {
 	if in.unsure {
 		if err := in.Resync(); err != nil {
@@ -536,10 +543,8 @@ func (in *Installer) ApplySources(changes map[TableID]RuleSource) (rep *ApplyRep
 	}
 	sortTableIDs(ids)
 
-	var rules ruleBatch
+	acc := applyAcc{next: next}
 	var matchBuf []pipeline.FieldMatch // each rule's match while it is encoded
-	var opIdx []uint32
-	var opVals []DatapathOvnbpfOp
 	type descWrite struct {
 		idx uint32
 		val DatapathOvnbpfTable
@@ -548,9 +553,6 @@ func (in *Installer) ApplySources(changes map[TableID]RuleSource) (rep *ApplyRep
 	var releasedDescs []uint32
 	newTables := map[TableID]*tableState{} // nil: the table goes
 	touched := map[uint32]bool{}           // datapaths whose directory changes
-	var released []ruleKey
-	var releasedOps []opRange
-	var releasedSubs []uint32
 
 	for _, id := range ids {
 		if int(id.Table) >= maxTables {
@@ -559,87 +561,108 @@ func (in *Installer) ApplySources(changes map[TableID]RuleSource) (rep *ApplyRep
 		}
 		ts := in.tables[id]
 		var sum digest
-		var summed bool
-		sum, summed, matchBuf = in.digester.digest(changes[id], matchBuf)
+		var summed, keyed bool
+		if sourceLen(changes[id]) >= keyedMin {
+			sum, summed, keyed, matchBuf = in.digester.digestKeyed(changes[id], matchBuf, &in.keyed)
+		} else {
+			sum, summed, matchBuf = in.digester.digest(changes[id], matchBuf)
+		}
 		if ts != nil && ts.summed && summed && ts.sum == sum {
 			rep.Skipped++
 			continue // installed from these very rules
 		}
-		var desired map[maskShape]*desiredSubtable
-		var errs []RuleError
-		var unsup []Unsupported
-		desired, errs, unsup, matchBuf = encodeTable(id, changes[id], matchBuf)
-		rep.Errors = append(rep.Errors, errs...)
-		rep.Unsupported = append(rep.Unsupported, unsup...)
-		summed = summed && len(errs) == 0
-		if ts == nil {
-			ts = &tableState{}
-		}
-		if len(desired) > maxSubtables {
-			rep.Errors = append(rep.Errors, RuleError{Table: id, Err: fmt.Errorf("%d distinct masks, the datapath holds %d per table; table left unchanged", len(desired), maxSubtables)})
-			continue
-		}
-		newSubs := map[maskShape]*subtableState{}
-		for shape, ds := range desired {
-			old := ts.subtable(shape)
-			ns := &subtableState{maxPrio: ds.maxPrio, mask: ds.mask, entries: newEntries(ds.mask, len(ds.slots))}
-			if old != nil {
-				ns.id = old.id
-			} else {
-				sid, err := in.subtableIDs.get()
-				if err != nil {
-					return rep, err
-				}
-				ns.id = sid
-				mask := ds.mask
-				if err := in.m.OvnbpfMasks.Update(sid, &mask, ebpf.UpdateAny); err != nil {
-					return rep, fmt.Errorf("writing subtable mask: %w", err)
-				}
+		var newSubs map[maskShape]*subtableState
+		patched := false
+		if keyed && summed && ts.keyedState() {
+			var err error
+			newSubs, summed, patched, matchBuf, err = in.patchTable(id, ts, changes[id], matchBuf, &in.keyed, &acc, rep)
+			if err != nil {
+				return rep, err
 			}
-			for w, content := range ds.slots {
-				pi := -1
+			if patched {
+				rep.Patched++
+			}
+		}
+		if !patched {
+			var desired map[maskShape]*desiredSubtable
+			var errs []RuleError
+			var unsup []Unsupported
+			desired, errs, unsup, matchBuf = encodeTable(id, changes[id], matchBuf)
+			rep.Errors = append(rep.Errors, errs...)
+			rep.Unsupported = append(rep.Unsupported, unsup...)
+			summed = summed && len(errs) == 0
+			if ts == nil {
+				ts = &tableState{}
+			}
+			if len(desired) > maxSubtables {
+				rep.Errors = append(rep.Errors, RuleError{Table: id, Err: fmt.Errorf("%d distinct masks, the datapath holds %d per table; table left unchanged", len(desired), maxSubtables)})
+				continue
+			}
+			newSubs = map[maskShape]*subtableState{}
+			for shape, ds := range desired {
+				old := ts.subtable(shape)
+				ns := &subtableState{maxPrio: ds.maxPrio, mask: ds.mask, entries: newEntries(ds.mask, len(ds.slots))}
 				if old != nil {
-					pi = old.find(&w)
-				}
-				if pi >= 0 && in.sameSlot(content, old, pi) && in.canonical(&old.slots[pi]) {
-					ns.add(&w, old.slots[pi], old.conjOf(pi))
-					continue
-				}
-				is, cur, err := in.slotValue(content, &opIdx, &opVals)
-				if err != nil {
-					summed = false
-					rep.Errors = append(rep.Errors, RuleError{Lflow: content.lflow, Table: id, Err: err})
-					if pi >= 0 {
-						ns.add(&w, old.slots[pi], old.conjOf(pi)) // keep what is installed
+					ns.id = old.id
+				} else {
+					sid, err := in.subtableIDs.get()
+					if err != nil {
+						return rep, err
 					}
-					continue
+					ns.id = sid
+					mask := ds.mask
+					if err := in.m.OvnbpfMasks.Update(sid, &mask, ebpf.UpdateAny); err != nil {
+						return rep, fmt.Errorf("writing subtable mask: %w", err)
+					}
 				}
-				val := DatapathOvnbpfRule{Since: next, Cur: cur}
-				if pi >= 0 {
-					val.Prev = old.value(pi)
-					releasedOps = append(releasedOps, old.slots[pi].ops)
+				for w, content := range ds.slots {
+					pi := -1
+					if old != nil {
+						pi = old.find(&w)
+					}
+					if pi >= 0 && in.sameSlot(content, old, pi) && in.canonical(&old.slots[pi]) {
+						ns.add(&w, old.slots[pi], old.conjOf(pi))
+						continue
+					}
+					is, cur, err := in.slotValue(content, &acc.opIdx, &acc.opVals)
+					if err != nil {
+						summed = false
+						rep.Errors = append(rep.Errors, RuleError{Lflow: content.lflow, Table: id, Err: err})
+						if pi >= 0 {
+							ns.add(&w, old.slots[pi], old.conjOf(pi)) // keep what is installed
+						}
+						continue
+					}
+					val := DatapathOvnbpfRule{Since: next, Cur: cur}
+					if pi >= 0 {
+						val.Prev = old.value(pi)
+						acc.releasedOps = append(acc.releasedOps, old.slots[pi].ops)
+					}
+					acc.rules.add(newRuleKey(ns, w), val)
+					ns.add(&w, is, content.conj)
 				}
-				rules.add(newRuleKey(ns, w), val)
-				ns.add(&w, is, content.conj)
+				ns.seal()
+				newSubs[shape] = ns
 			}
-			ns.seal()
-			newSubs[shape] = ns
-		}
-		// entries and subtables that are gone
-		for _, old := range ts.subtables {
-			ns := newSubs[shapeOf(old.mask)]
-			for i := 0; i < old.len(); i++ {
-				w := old.words(i)
-				if ns != nil && ns.find(&w) >= 0 {
-					continue
+			// entries and subtables that are gone
+			for _, old := range ts.subtables {
+				ns := newSubs[shapeOf(old.mask)]
+				for i := 0; i < old.len(); i++ {
+					w := old.words(i)
+					if ns != nil && ns.find(&w) >= 0 {
+						continue
+					}
+					key := newRuleKey(old, w)
+					acc.rules.add(key, DatapathOvnbpfRule{Since: next, Prev: old.value(i)})
+					acc.released = append(acc.released, key)
+					acc.releasedOps = append(acc.releasedOps, old.slots[i].ops)
 				}
-				key := newRuleKey(old, w)
-				rules.add(key, DatapathOvnbpfRule{Since: next, Prev: old.value(i)})
-				released = append(released, key)
-				releasedOps = append(releasedOps, old.slots[i].ops)
+				if ns == nil {
+					acc.releasedSubs = append(acc.releasedSubs, old.id)
+				}
 			}
-			if ns == nil {
-				releasedSubs = append(releasedSubs, old.id)
+			if keyed && summed {
+				setSums(newSubs, &in.keyed) // the next change is patched
 			}
 		}
 		list := tableDesc(newSubs)
@@ -703,12 +726,12 @@ func (in *Installer) ApplySources(changes map[TableID]RuleSource) (rep *ApplyRep
 		}
 		dirWrites = append(dirWrites, w)
 	}
-	if len(opIdx) > 0 {
-		if err := batchUpdate(in.m.OvnbpfOps, opIdx, opVals); err != nil {
+	if len(acc.opIdx) > 0 {
+		if err := batchUpdate(in.m.OvnbpfOps, acc.opIdx, acc.opVals); err != nil {
 			return rep, fmt.Errorf("writing op programs: %w", err)
 		}
 	}
-	if err := in.writeRules(&rules); err != nil {
+	if err := in.writeRules(&acc.rules); err != nil {
 		return rep, fmt.Errorf("writing classifier entries: %w", err)
 	}
 	for _, d := range descs {
@@ -740,14 +763,14 @@ func (in *Installer) ApplySources(changes map[TableID]RuleSource) (rep *ApplyRep
 		return rep, fmt.Errorf("flipping generation: %w", err)
 	}
 	in.gen = next
-	in.deferredRules = released
-	in.deferredOps = releasedOps
-	in.deferredSubtables = releasedSubs
+	in.deferredRules = acc.released
+	in.deferredOps = acc.releasedOps
+	in.deferredSubtables = acc.releasedSubs
 	in.deferredDescs = releasedDescs
 	rep.Generation = next
-	rep.Written = rules.len()
-	rep.Deleted = len(released)
-	rep.OpsWritten = len(opIdx)
+	rep.Written = acc.rules.len()
+	rep.Deleted = len(acc.released)
+	rep.OpsWritten = len(acc.opIdx)
 	return rep, nil
 }
 
